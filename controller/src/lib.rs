@@ -1,1 +1,112 @@
-//! stub
+//! The holdfast controller: serves the agent stream and the admin API on one
+//! address, keeps environments, baselines, drift records and the
+//! remediation journal in the store, and runs one decider per environment.
+//!
+//! `main.rs` only parses flags; everything else is here so tests can reach it.
+
+pub mod admin_api;
+pub mod agent_api;
+pub mod convert;
+pub mod decider;
+pub mod error;
+pub mod hub;
+pub mod records;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use holdfast_proto::admin::v1::admin_service_server::AdminServiceServer;
+use holdfast_proto::agent::v1::agent_service_server::AgentServiceServer;
+use tokio_util::sync::CancellationToken;
+
+/// Controller settings (flags, with `HOLDFAST_*` environment fallbacks).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "holdfast-controller", version, about = "Holdfast controller: baselines, drift and enforcement for a fleet of agents")]
+pub struct Config {
+    /// Address to serve the agent stream and the admin API on.
+    #[arg(long, env = "HOLDFAST_LISTEN", default_value = "127.0.0.1:7400")]
+    pub listen: SocketAddr,
+    /// etcd endpoints, comma-separated (e.g. http://127.0.0.1:2379).
+    #[arg(long, env = "HOLDFAST_ETCD", value_delimiter = ',', required = true)]
+    pub etcd: Vec<String>,
+    /// How long to keep trying to reach etcd at start-up.
+    #[arg(long, env = "HOLDFAST_ETCD_CONNECT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub etcd_connect_timeout: Duration,
+    /// This replica's name in logs and in the agent's welcome.
+    #[arg(long, env = "HOLDFAST_CONTROLLER_ID")]
+    pub id: Option<String>,
+}
+
+/// Runs the controller until `shutdown` fires, then stops in order: stop
+/// accepting, close agent streams, stop deciders (with a deadline).
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for e in &config.etcd {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            anyhow::bail!("invalid --etcd endpoint {e:?}: expected http://HOST:PORT or https://HOST:PORT");
+        }
+    }
+    let store = store::etcd::EtcdStore::connect(&config.etcd, config.etcd_connect_timeout)
+        .await
+        .context("connecting to etcd")?;
+    let records = records::Records::new(Arc::new(store));
+    let id = config
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("controller-{}", std::process::id()));
+    let hub = hub::Hub::new(records, id.clone(), shutdown.child_token());
+    hub.start().await.context("loading environments")?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, controller = %id, etcd = ?config.etcd, "listening");
+
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .add_service(AgentServiceServer::new(agent_api::AgentApi { hub: hub.clone() }))
+        .add_service(AdminServiceServer::new(admin_api::AdminApi { hub: hub.clone() }))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            {
+                let shutdown = shutdown.clone();
+                let hub = hub.clone();
+                async move {
+                    shutdown.cancelled().await;
+                    // Long-lived agent streams would hold the server open.
+                    hub.close_sessions();
+                }
+            },
+        );
+    let serving = tokio::spawn(server);
+    shutdown.cancelled().await;
+    match tokio::time::timeout(Duration::from_secs(10), serving).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server error during shutdown"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("server did not stop within 10s"),
+    }
+    hub.join(Duration::from_secs(5)).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Parses flags and runs until SIGINT/SIGTERM.
+pub async fn main_with(config: Config) -> anyhow::Result<()> {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        holdfast_telemetry::shutdown_signal().await;
+        t.cancel();
+    });
+    run(config, token).await
+}
+
+/// The socket address the controller is listening on, for messages.
+pub fn describe(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

@@ -1,0 +1,369 @@
+//! `AdminService`: environments, baselines, drift, enforcement and the
+//! remediation journal. Every call validates its input and names the field
+//! that was wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_proto::admin::v1::admin_service_server::AdminService;
+use holdfast_proto::admin::v1::{self as admin, create_baseline_progress::Event};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::convert::{self, env_to_wire};
+use crate::error::Error;
+use crate::hub::Hub;
+use crate::records::{now, DriftStatus, Environment, Mode};
+
+const DEFAULT_BASELINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct AdminApi {
+    pub hub: Arc<Hub>,
+}
+
+fn validate_env_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid environment name {name:?}: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        )))
+    }
+}
+
+fn validate_region(region: &str) -> Result<(), Error> {
+    // e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid region {region:?}: expected an AWS region such as us-east-1"
+        )))
+    }
+}
+
+impl AdminApi {
+    async fn env(&self, name: &str) -> Result<(Environment, i64), Error> {
+        validate_env_name(name)?;
+        self.hub
+            .records
+            .get_env(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("environment {name:?} not found")))
+    }
+
+    async fn env_wire(&self, env: &Environment) -> Result<admin::Environment, Error> {
+        let (current, _) = self.hub.records.current_version(&env.name).await?;
+        Ok(env_to_wire(
+            env,
+            current,
+            self.hub.agent_connected(&env.account),
+            &self.hub.env_view(&env.name),
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn create_environment(
+        &self,
+        request: Request<admin::CreateEnvironmentRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let r = request.into_inner();
+        validate_env_name(&r.name)?;
+        let account = r.account_id.trim();
+        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid account {:?}: expected a 12-digit AWS account id",
+                r.account_id
+            ))
+            .into());
+        }
+        if r.regions.is_empty() {
+            return Err(Error::InvalidArgument("regions: at least one region is required".into()).into());
+        }
+        let regions: BTreeSet<String> = r.regions.iter().map(|s| s.trim().to_string()).collect();
+        for region in &regions {
+            validate_region(region)?;
+        }
+        let types: BTreeSet<String> = if r.resource_types.is_empty() {
+            holdfast_core::types::supported_type_names()
+                .into_iter()
+                .map(String::from)
+                .collect()
+        } else {
+            r.resource_types.iter().map(|s| s.trim().to_string()).collect()
+        };
+        for t in &types {
+            if holdfast_core::type_info(t).is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "unsupported resource type {t:?}; supported: {}",
+                    holdfast_core::types::supported_type_names().join(", ")
+                ))
+                .into());
+            }
+        }
+        let mode = convert::mode_from_wire(r.enforcement)
+            .map_err(Error::InvalidArgument)?
+            .unwrap_or(Mode::Notify);
+        let env = Environment {
+            name: r.name.clone(),
+            account: account.to_string(),
+            regions: regions.into_iter().collect(),
+            resource_types: types.into_iter().collect(),
+            mode,
+            created_at: now(),
+        };
+        self.hub.records.create_env(&env).await?;
+        tracing::info!(env = %env.name, account = %env.account, "environment created");
+        self.hub.add_env(env.clone());
+        Ok(Response::new(self.env_wire(&env).await?))
+    }
+
+    async fn list_environments(
+        &self,
+        _request: Request<admin::ListEnvironmentsRequest>,
+    ) -> Result<Response<admin::ListEnvironmentsResponse>, Status> {
+        let mut environments = Vec::new();
+        for env in self.hub.records.list_envs().await? {
+            environments.push(self.env_wire(&env).await?);
+        }
+        Ok(Response::new(admin::ListEnvironmentsResponse { environments }))
+    }
+
+    async fn get_environment(
+        &self,
+        request: Request<admin::GetEnvironmentRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let (env, _) = self.env(&request.get_ref().name).await?;
+        Ok(Response::new(self.env_wire(&env).await?))
+    }
+
+    async fn set_enforcement(
+        &self,
+        request: Request<admin::SetEnforcementRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let r = request.into_inner();
+        let mode = convert::mode_from_wire(r.mode)
+            .map_err(Error::InvalidArgument)?
+            .ok_or_else(|| Error::InvalidArgument("mode: one of off, notify, enforce is required".into()))?;
+        // Compare-and-swap, retried on a concurrent change of the same env.
+        for _ in 0..5 {
+            let (mut env, revision) = self.env(&r.name).await?;
+            let old = env.mode;
+            env.mode = mode;
+            if self.hub.records.update_env(&env, revision).await? {
+                tracing::info!(env = %env.name, from = old.as_str(), to = mode.as_str(), "enforcement mode set");
+                self.hub.env_changed(env.clone()).await;
+                return Ok(Response::new(self.env_wire(&env).await?));
+            }
+        }
+        Err(Error::Aborted(format!("environment {:?} kept changing; try again", r.name)).into())
+    }
+
+    type CreateBaselineStream = ReceiverStream<Result<admin::CreateBaselineProgress, Status>>;
+
+    async fn create_baseline(
+        &self,
+        request: Request<admin::CreateBaselineRequest>,
+    ) -> Result<Response<Self::CreateBaselineStream>, Status> {
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.environment).await?;
+        if !self.hub.agent_connected(&env.account) {
+            return Err(Error::FailedPrecondition(format!(
+                "no agent is connected for account {} (environment {:?}); a baseline needs a fresh collection",
+                env.account, env.name
+            ))
+            .into());
+        }
+        let timeout = match r.timeout_seconds {
+            0 => DEFAULT_BASELINE_TIMEOUT,
+            s => Duration::from_secs(u64::from(s)),
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            let result = build_baseline(&hub, &env, &r.reason, timeout, &tx).await;
+            let msg = result.map(|b| admin::CreateBaselineProgress {
+                event: Some(Event::Baseline(b)),
+            });
+            let _ = tx.send(msg.map_err(Status::from)).await;
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn list_baselines(
+        &self,
+        request: Request<admin::ListBaselinesRequest>,
+    ) -> Result<Response<admin::ListBaselinesResponse>, Status> {
+        let (env, _) = self.env(&request.get_ref().environment).await?;
+        let (current, _) = self.hub.records.current_version(&env.name).await?;
+        let baselines = self
+            .hub
+            .records
+            .list_baselines(&env.name)
+            .await?
+            .iter()
+            .map(|m| convert::summary_to_wire(m, current))
+            .collect();
+        Ok(Response::new(admin::ListBaselinesResponse { baselines }))
+    }
+
+    async fn get_baseline(
+        &self,
+        request: Request<admin::GetBaselineRequest>,
+    ) -> Result<Response<admin::Baseline>, Status> {
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.environment).await?;
+        let (current, _) = self.hub.records.current_version(&env.name).await?;
+        let version = if r.version == 0 { current } else { r.version };
+        if version == 0 {
+            return Err(Error::NotFound(format!("environment {:?} has no baseline yet", env.name)).into());
+        }
+        let baseline = self
+            .hub
+            .records
+            .load_baseline(&env.name, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("environment {:?} has no baseline version {version}", env.name)))?;
+        let mut resources = Vec::new();
+        for ((region, rtype), part) in &baseline.parts {
+            for res in part.iter() {
+                resources.push(admin::BaselineResource {
+                    resource: Some(admin::ResourceKey {
+                        resource_type: rtype.clone(),
+                        id: res.id.clone(),
+                        account_id: env.account.clone(),
+                        region: region.clone(),
+                    }),
+                    hash: res.hash.to_hex(),
+                    attributes_json: res.attributes.to_string(),
+                });
+            }
+        }
+        Ok(Response::new(admin::Baseline {
+            summary: Some(convert::summary_to_wire(&baseline.meta, current)),
+            resources,
+        }))
+    }
+
+    async fn list_drift(
+        &self,
+        request: Request<admin::ListDriftRequest>,
+    ) -> Result<Response<admin::ListDriftResponse>, Status> {
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.environment).await?;
+        let mut records = self.hub.records.list_drift(&env.name).await?;
+        records.retain(|d| r.all || d.status == DriftStatus::Open);
+        records.sort_by(|a, b| a.detected_at.cmp(&b.detected_at).then(a.id.cmp(&b.id)));
+        Ok(Response::new(admin::ListDriftResponse {
+            drift: records.iter().map(convert::drift_to_wire).collect(),
+        }))
+    }
+
+    async fn list_remediations(
+        &self,
+        request: Request<admin::ListRemediationsRequest>,
+    ) -> Result<Response<admin::ListRemediationsResponse>, Status> {
+        let (env, _) = self.env(&request.get_ref().environment).await?;
+        let mut records = self.hub.records.list_remediations(&env.name).await?;
+        records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(Response::new(admin::ListRemediationsResponse {
+            remediations: records.iter().map(convert::remediation_to_wire).collect(),
+        }))
+    }
+}
+
+/// Collects every partition of the environment fresh and stores the result
+/// as the new current baseline. Any failed partition aborts: a baseline is
+/// only ever made from a complete snapshot.
+async fn build_baseline(
+    hub: &Arc<Hub>,
+    env: &Environment,
+    reason: &str,
+    timeout: Duration,
+    tx: &mpsc::Sender<Result<admin::CreateBaselineProgress, Status>>,
+) -> Result<admin::Baseline, Error> {
+    let expected: BTreeSet<(String, String)> = env.partitions().into_iter().collect();
+    let (collection_id, mut rx) = hub
+        .start_collection(&env.account, env.regions.clone(), env.resource_types.clone())
+        .await?;
+    let progress = |event: Event| admin::CreateBaselineProgress { event: Some(event) };
+    let _ = tx
+        .send(Ok(progress(Event::Message(format!(
+            "collecting {} partition(s) of account {} (collection {collection_id})",
+            expected.len(),
+            env.account
+        )))))
+        .await;
+    let mut parts = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let outcome = loop {
+        if parts.len() == expected.len() {
+            break Ok(());
+        }
+        let next = tokio::time::timeout_at(deadline, rx.recv()).await;
+        let p = match next {
+            Err(_) => {
+                let missing: Vec<String> = expected
+                    .iter()
+                    .filter(|k| !parts.contains_key(*k))
+                    .map(|(r, t)| format!("{r}/{t}"))
+                    .collect();
+                break Err(Error::DeadlineExceeded(format!(
+                    "the agent did not deliver {} within {timeout:?}; baseline not created",
+                    missing.join(", ")
+                )));
+            }
+            Ok(None) => break Err(Error::Unavailable("collection was cancelled".into())),
+            Ok(Some(p)) => p,
+        };
+        let key = (p.region.clone(), p.resource_type.clone());
+        if !expected.contains(&key) {
+            continue;
+        }
+        if !p.complete {
+            break Err(Error::Unavailable(format!(
+                "collection of {}/{} failed: {}; baseline not created",
+                p.region, p.resource_type, p.error
+            )));
+        }
+        parts.insert(key, p.resources.clone());
+        let _ = tx
+            .send(Ok(progress(Event::Partition(admin::PartitionProgress {
+                region: p.region.clone(),
+                resource_type: p.resource_type.clone(),
+                resources: p.resources.len() as u32,
+                received: parts.len() as u32,
+                expected: expected.len() as u32,
+            }))))
+            .await;
+    };
+    hub.stop_waiting(&collection_id);
+    outcome?;
+    let meta = hub.records.create_baseline(&env.name, reason, &parts).await?;
+    tracing::info!(env = %env.name, version = meta.version, resources = meta.resources, "baseline created");
+    if let Some((fresh, _)) = hub.records.get_env(&env.name).await? {
+        hub.env_changed(fresh).await;
+    }
+    Ok(admin::Baseline {
+        summary: Some(convert::summary_to_wire(&meta, meta.version)),
+        resources: Vec::new(),
+    })
+}

@@ -1,0 +1,214 @@
+//! Conversions between wire messages and the controller's records, and the
+//! validation of everything an agent sends.
+
+use std::sync::Arc;
+
+use holdfast_core::{Hash, ObservedResource};
+use holdfast_proto::admin::v1 as admin;
+use holdfast_proto::agent::v1 as agent;
+
+use crate::hub::{EnvView, PartitionData};
+use crate::records::{
+    BaselineMeta, DriftRecord, DriftStatus, Environment, Mode, RemediationRecord, ResourceRef,
+};
+
+/// Turns a wire partition into a validated one. A partition that fails
+/// validation is kept as a *failed* partition with the reason, so bad input
+/// is visible and never read as deletions.
+pub fn partition_from_wire(p: agent::Partition, account: &str) -> PartitionData {
+    let collected_at = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(p.collected_at_unix_ms) * 1_000_000,
+    )
+    .ok()
+    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    .unwrap_or_else(crate::records::now);
+    let mut data = PartitionData {
+        collection_id: p.collection_id,
+        account: account.to_string(),
+        region: p.region,
+        resource_type: p.resource_type,
+        complete: p.complete,
+        error: p.error,
+        resources: Arc::new(Vec::new()),
+        collected_at,
+    };
+    if !data.complete {
+        if data.error.is_empty() {
+            data.error = "collection failed (no reason given)".to_string();
+        }
+        return data;
+    }
+    match validate_resources(&data.resource_type, &data.region, &p.account_id, account, p.resources) {
+        Ok(resources) => data.resources = Arc::new(resources),
+        Err(e) => {
+            tracing::warn!(account, region = %data.region, resource_type = %data.resource_type, error = %e,
+                "rejected a partition from the agent");
+            data.complete = false;
+            data.error = format!("rejected by the controller: {e}");
+        }
+    }
+    data
+}
+
+fn validate_resources(
+    resource_type: &str,
+    region: &str,
+    claimed_account: &str,
+    account: &str,
+    resources: Vec<agent::Resource>,
+) -> Result<Vec<ObservedResource>, String> {
+    let info = holdfast_core::type_info(resource_type)
+        .ok_or_else(|| format!("unsupported resource type {resource_type:?}"))?;
+    if region.is_empty() {
+        return Err("partition has an empty region".to_string());
+    }
+    if !claimed_account.is_empty() && claimed_account != account {
+        return Err(format!(
+            "partition claims account {claimed_account} but the stream is for {account}"
+        ));
+    }
+    let mut out = Vec::with_capacity(resources.len());
+    for r in resources {
+        if r.id.is_empty() {
+            return Err("a resource has an empty id".to_string());
+        }
+        let value: serde_json::Value = serde_json::from_slice(&r.attributes_json)
+            .map_err(|e| format!("resource {}: attributes are not JSON: {e}", r.id))?;
+        let canonical = (info.validate)(&value).map_err(|e| format!("resource {}: {e}", r.id))?;
+        let hash = Hash::of(&canonical);
+        let claimed = Hash::from_slice(&r.hash).map_err(|e| format!("resource {}: {e}", r.id))?;
+        if claimed != hash {
+            return Err(format!(
+                "resource {}: hash {} does not match its attributes ({})",
+                r.id, claimed, hash
+            ));
+        }
+        out.push(ObservedResource {
+            id: r.id,
+            hash,
+            attributes: Arc::new(canonical),
+        });
+    }
+    holdfast_core::resource::sort_by_id(&mut out)
+        .map_err(|id| format!("resource {id} appears twice"))?;
+    Ok(out)
+}
+
+pub fn mode_to_wire(m: Mode) -> admin::EnforcementMode {
+    match m {
+        Mode::Off => admin::EnforcementMode::Off,
+        Mode::Notify => admin::EnforcementMode::Notify,
+        Mode::Enforce => admin::EnforcementMode::Enforce,
+    }
+}
+
+pub fn mode_from_wire(m: i32) -> Result<Option<Mode>, String> {
+    match admin::EnforcementMode::try_from(m) {
+        Ok(admin::EnforcementMode::Unspecified) => Ok(None),
+        Ok(admin::EnforcementMode::Off) => Ok(Some(Mode::Off)),
+        Ok(admin::EnforcementMode::Notify) => Ok(Some(Mode::Notify)),
+        Ok(admin::EnforcementMode::Enforce) => Ok(Some(Mode::Enforce)),
+        Err(_) => Err(format!("unknown enforcement mode {m}")),
+    }
+}
+
+pub fn env_to_wire(e: &Environment, current: u64, connected: bool, view: &EnvView) -> admin::Environment {
+    admin::Environment {
+        name: e.name.clone(),
+        account_id: e.account.clone(),
+        regions: e.regions.clone(),
+        resource_types: e.resource_types.clone(),
+        enforcement: mode_to_wire(e.mode) as i32,
+        current_baseline: current,
+        created_at: e.created_at.clone(),
+        agent_connected: connected,
+        open_drift: view.open_drift,
+        partitions: view
+            .partitions
+            .iter()
+            .map(|((region, rtype), p)| admin::PartitionStatus {
+                region: region.clone(),
+                resource_type: rtype.clone(),
+                complete: p.complete,
+                error: p.error.clone(),
+                resources: p.resources,
+                collected_at: p.collected_at.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub fn key_to_wire(r: &ResourceRef) -> admin::ResourceKey {
+    admin::ResourceKey {
+        resource_type: r.resource_type.clone(),
+        id: r.id.clone(),
+        account_id: r.account.clone(),
+        region: r.region.clone(),
+    }
+}
+
+pub fn summary_to_wire(m: &BaselineMeta, current: u64) -> admin::BaselineSummary {
+    admin::BaselineSummary {
+        environment: m.env.clone(),
+        version: m.version,
+        created_at: m.created_at.clone(),
+        reason: m.reason.clone(),
+        resources: m.resources,
+        current: m.version == current,
+    }
+}
+
+pub fn drift_to_wire(d: &DriftRecord) -> admin::DriftRecord {
+    admin::DriftRecord {
+        id: d.id.clone(),
+        environment: d.env.clone(),
+        resource: Some(key_to_wire(&d.resource)),
+        kind: d.kind.as_str().to_string(),
+        changes: d
+            .changes
+            .iter()
+            .map(|c| admin::Change {
+                path: c.path.clone(),
+                old_json: c.old.to_string(),
+                new_json: c.new.to_string(),
+            })
+            .collect(),
+        status: match d.status {
+            DriftStatus::Open => "open",
+            DriftStatus::Healed => "healed",
+        }
+        .to_string(),
+        detected_at: d.detected_at.clone(),
+        updated_at: d.updated_at.clone(),
+        healed_at: d.healed_at.clone().unwrap_or_default(),
+        baseline_version: d.baseline_version,
+        revision: d.revision,
+        note: d.note.clone().unwrap_or_default(),
+    }
+}
+
+pub fn remediation_to_wire(r: &RemediationRecord) -> admin::RemediationRecord {
+    admin::RemediationRecord {
+        id: r.id.clone(),
+        environment: r.env.clone(),
+        resource: Some(key_to_wire(&r.resource)),
+        drift_id: r.drift_id.clone(),
+        baseline_version: r.baseline_version,
+        status: r.status.as_str().to_string(),
+        planned_actions: r.planned_actions.clone(),
+        actions: r.actions.clone(),
+        journal: r
+            .journal
+            .iter()
+            .map(|j| admin::JournalEntry {
+                at: j.at.clone(),
+                step: j.step.clone(),
+                detail: j.detail.clone(),
+            })
+            .collect(),
+        created_at: r.created_at.clone(),
+        updated_at: r.updated_at.clone(),
+        desired_json: r.desired.to_string(),
+        expected_json: r.expected.to_string(),
+    }
+}

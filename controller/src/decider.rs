@@ -1,0 +1,435 @@
+//! The decider of one environment: a single task, so at most one reconcile
+//! is in flight per environment.
+//!
+//! For every complete partition it diffs the observation against the
+//! current baseline (pure, in `holdfast-core`), records each *change* of
+//! drift state once (new, changed, healed), and, in `enforce` mode, journals
+//! and dispatches remediations for modified resources. A failed partition
+//! only updates the partition's status: it never yields `removed` drift or a
+//! remediation. In-memory state changes only after the store accepted the
+//! write, so a failed write is retried by the next collection.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use holdfast_core::{diff_partition, plan_remediation, Drift, DriftKind, ObservedResource, PlanError};
+use holdfast_proto::agent::v1::{
+    controller_message, Remediation, RemediationOutcome, RemediationResult, ResourceRef as WireRef,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::hub::{EnvView, Hub, PartitionData, PartitionView};
+use crate::records::{
+    new_id, now, Baseline, DriftRecord, DriftStatus, Environment, Mode, RemediationRecord,
+    RemediationStatus, ResourceRef,
+};
+
+/// Events a decider reacts to.
+#[derive(Debug)]
+pub enum EnvEvent {
+    Partition(Arc<PartitionData>),
+    RemediationResult(Arc<RemediationResult>),
+    /// The environment's settings or current baseline changed in the store.
+    Reload,
+}
+
+/// A remediation with no outcome after this long is abandoned; the next
+/// collection decides again.
+const OUTCOME_TIMEOUT: Duration = Duration::from_secs(60);
+/// The same drifted state is not remediated again sooner than this.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
+type PartKey = (String, String);
+type ResKey = (String, String, String);
+
+pub struct Decider {
+    env: Environment,
+    hub: Arc<Hub>,
+    view: Arc<Mutex<EnvView>>,
+    baseline: Option<Baseline>,
+    observed: BTreeMap<PartKey, Arc<Vec<ObservedResource>>>,
+    open: HashMap<ResKey, DriftRecord>,
+    inflight: HashMap<String, (RemediationRecord, Instant)>,
+    attempts: HashMap<ResKey, (String, Instant)>,
+}
+
+impl Decider {
+    pub fn new(env: Environment, hub: Arc<Hub>, view: Arc<Mutex<EnvView>>) -> Decider {
+        Decider {
+            env,
+            hub,
+            view,
+            baseline: None,
+            observed: BTreeMap::new(),
+            open: HashMap::new(),
+            inflight: HashMap::new(),
+            attempts: HashMap::new(),
+        }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<EnvEvent>, token: CancellationToken) {
+        // Load state, retrying while the store is unreachable.
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.load().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(env = %self.env.name, error = %e, "cannot load environment state, retrying");
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tick.tick() => self.expire_inflight().await,
+                event = rx.recv() => match event {
+                    None => return,
+                    Some(EnvEvent::Partition(p)) => self.on_partition(p).await,
+                    Some(EnvEvent::RemediationResult(r)) => self.on_result(&r).await,
+                    Some(EnvEvent::Reload) => {
+                        if let Err(e) = self.reload().await {
+                            tracing::error!(env = %self.env.name, error = %e, "cannot reload environment");
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Loads baseline, open drift and unfinished remediations from the store.
+    async fn load(&mut self) -> Result<(), Error> {
+        self.reload().await?;
+        let records = &self.hub.records;
+        self.open.clear();
+        for d in records.list_drift(&self.env.name).await? {
+            if d.status == DriftStatus::Open {
+                self.open.insert(res_key(&d.resource), d);
+            }
+        }
+        // Remediations that were in flight when the controller stopped have
+        // no outcome; the agent's precondition check makes a re-decision safe.
+        for mut r in records.list_remediations(&self.env.name).await? {
+            if !r.status.is_final() {
+                r.step(
+                    RemediationStatus::Abandoned,
+                    "abandoned",
+                    "the controller stopped before the outcome arrived; the next collection decides again",
+                );
+                records.put_remediation(&r).await?;
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    async fn reload(&mut self) -> Result<(), Error> {
+        let records = self.hub.records.clone();
+        let (env, _) = records.get_env(&self.env.name).await?.ok_or_else(|| {
+            Error::NotFound(format!("environment {:?} disappeared", self.env.name))
+        })?;
+        self.env = env;
+        let (version, _) = records.current_version(&self.env.name).await?;
+        if self.baseline.as_ref().map(|b| b.meta.version) != Some(version) {
+            self.baseline = if version == 0 {
+                None
+            } else {
+                records.load_baseline(&self.env.name, version).await?
+            };
+            tracing::info!(env = %self.env.name, version, "baseline loaded");
+        }
+        let keys: Vec<PartKey> = self.observed.keys().cloned().collect();
+        for key in keys {
+            self.evaluate(&key).await;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let mut view = self.view.lock().expect("view lock");
+        view.open_drift = self.open.len() as u32;
+    }
+
+    async fn on_partition(&mut self, p: Arc<PartitionData>) {
+        let key = (p.region.clone(), p.resource_type.clone());
+        self.view.lock().expect("view lock").partitions.insert(
+            key.clone(),
+            PartitionView {
+                complete: p.complete,
+                error: p.error.clone(),
+                resources: p.resources.len() as u32,
+                collected_at: p.collected_at.clone(),
+            },
+        );
+        if !p.complete {
+            // Invariant 1: an incomplete partition is not evidence of
+            // anything. Keep the last complete observation, decide nothing.
+            tracing::warn!(env = %self.env.name, region = %p.region, resource_type = %p.resource_type,
+                error = %p.error, "partition collection failed; drift not evaluated");
+            return;
+        }
+        self.observed.insert(key.clone(), p.resources.clone());
+        self.evaluate(&key).await;
+        self.publish();
+    }
+
+    /// Diffs one partition against the baseline and records what changed.
+    async fn evaluate(&mut self, key: &PartKey) {
+        let Some(baseline) = &self.baseline else { return };
+        let Some(observed) = self.observed.get(key).cloned() else { return };
+        let empty = Arc::new(Vec::new());
+        let base = baseline.parts.get(key).cloned().unwrap_or(empty);
+        let version = baseline.meta.version;
+        let drifts = diff_partition(&base, &observed);
+
+        // Healed: open drift in this partition that is no longer there.
+        let current: std::collections::HashSet<&str> = drifts.iter().map(|d| d.id.as_str()).collect();
+        let healed: Vec<ResKey> = self
+            .open
+            .keys()
+            .filter(|(r, t, id)| r == &key.0 && t == &key.1 && !current.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for rk in healed {
+            let mut rec = self.open[&rk].clone();
+            let at = now();
+            rec.status = DriftStatus::Healed;
+            rec.healed_at = Some(at.clone());
+            rec.updated_at = at;
+            match self.hub.records.put_drift(&rec).await {
+                Ok(()) => {
+                    tracing::info!(env = %self.env.name, resource = %rec.resource.id, drift = %rec.id, "drift healed");
+                    self.open.remove(&rk);
+                }
+                Err(e) => tracing::error!(env = %self.env.name, error = %e, "cannot record healed drift"),
+            }
+        }
+
+        for d in &drifts {
+            let rk = (key.0.clone(), key.1.clone(), d.id.clone());
+            let hash = d.observed_hash.map(|h| h.to_hex());
+            let rec = match self.open.get(&rk) {
+                Some(r) if r.observed_hash == hash && r.kind == d.kind => r.clone(),
+                Some(r) => {
+                    let mut r = r.clone();
+                    r.kind = d.kind;
+                    r.changes = d.changes.clone();
+                    r.observed_hash = hash;
+                    r.baseline_version = version;
+                    r.revision += 1;
+                    r.updated_at = now();
+                    r.note = None;
+                    if !self.save_drift(r.clone(), "drift changed").await {
+                        continue;
+                    }
+                    r
+                }
+                None => {
+                    let at = now();
+                    let r = DriftRecord {
+                        id: new_id(),
+                        env: self.env.name.clone(),
+                        resource: ResourceRef {
+                            resource_type: key.1.clone(),
+                            id: d.id.clone(),
+                            account: self.env.account.clone(),
+                            region: key.0.clone(),
+                        },
+                        kind: d.kind,
+                        changes: d.changes.clone(),
+                        status: DriftStatus::Open,
+                        detected_at: at.clone(),
+                        updated_at: at,
+                        healed_at: None,
+                        baseline_version: version,
+                        revision: 0,
+                        observed_hash: hash,
+                        note: None,
+                    };
+                    if !self.save_drift(r.clone(), "drift detected").await {
+                        continue;
+                    }
+                    r
+                }
+            };
+            if self.env.mode == Mode::Enforce && d.kind == DriftKind::Modified {
+                let desired = base
+                    .binary_search_by(|b| b.id.as_str().cmp(&d.id))
+                    .ok()
+                    .map(|i| base[i].attributes.clone());
+                if let Some(desired) = desired {
+                    self.enforce(rk, rec, d, &desired, version).await;
+                }
+            }
+        }
+    }
+
+    async fn save_drift(&mut self, rec: DriftRecord, what: &str) -> bool {
+        match self.hub.records.put_drift(&rec).await {
+            Ok(()) => {
+                tracing::info!(env = %self.env.name, resource = %rec.resource.id, kind = rec.kind.as_str(),
+                    changes = rec.changes.len(), drift = %rec.id, "{what}");
+                self.open.insert(res_key(&rec.resource), rec);
+                true
+            }
+            Err(e) => {
+                tracing::error!(env = %self.env.name, error = %e, "cannot record drift; retried on the next collection");
+                false
+            }
+        }
+    }
+
+    /// Journals a remediation, then sends it to the agent.
+    async fn enforce(&mut self, rk: ResKey, mut drift: DriftRecord, d: &Drift, desired: &serde_json::Value, version: u64) {
+        if self.inflight.values().any(|(r, _)| res_key(&r.resource) == rk) {
+            return;
+        }
+        let Some(observed) = &d.observed else { return };
+        let hash = d.observed_hash.map(|h| h.to_hex()).unwrap_or_default();
+        if let Some((h, at)) = self.attempts.get(&rk) {
+            if *h == hash && at.elapsed() < RETRY_AFTER {
+                return;
+            }
+        }
+        let planned = match plan_remediation(&rk.1, desired, observed) {
+            Ok(p) => p,
+            Err(PlanError::Unenforceable(reason)) => {
+                let note = format!("unenforceable: {reason}");
+                if drift.note.as_deref() != Some(note.as_str()) {
+                    drift.note = Some(note);
+                    self.save_drift(drift, "drift is unenforceable").await;
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(env = %self.env.name, resource = %rk.2, error = %e, "cannot plan remediation");
+                return;
+            }
+        };
+        if planned.is_empty() {
+            return;
+        }
+        let at = now();
+        let mut rec = RemediationRecord {
+            id: new_id(),
+            env: self.env.name.clone(),
+            resource: drift.resource.clone(),
+            drift_id: drift.id.clone(),
+            baseline_version: version,
+            status: RemediationStatus::Pending,
+            planned_actions: planned.iter().map(|a| a.summary.clone()).collect(),
+            actions: Vec::new(),
+            journal: Vec::new(),
+            created_at: at.clone(),
+            updated_at: at,
+            desired: desired.clone(),
+            expected: (**observed).clone(),
+            expected_hash: hash.clone(),
+        };
+        rec.step(
+            RemediationStatus::Pending,
+            "decided",
+            format!("restore baseline v{version}: {}", rec.planned_actions.join("; ")),
+        );
+        // Invariant 3: journaled before it is sent.
+        if let Err(e) = self.hub.records.put_remediation(&rec).await {
+            tracing::error!(env = %self.env.name, error = %e, "cannot journal remediation; not sent");
+            return;
+        }
+        self.attempts.insert(rk.clone(), (hash.clone(), Instant::now()));
+        let msg = controller_message::Msg::Remediation(Remediation {
+            remediation_id: rec.id.clone(),
+            resource: Some(WireRef {
+                resource_type: rk.1.clone(),
+                id: rk.2.clone(),
+                account_id: self.env.account.clone(),
+                region: rk.0.clone(),
+            }),
+            desired_json: holdfast_core::canonical_bytes(desired),
+            expected_json: holdfast_core::canonical_bytes(observed),
+            expected_hash: d.observed_hash.map(|h| h.0.to_vec()).unwrap_or_default(),
+        });
+        match self.hub.send_to_agent(&self.env.account, msg).await {
+            Ok(()) => {
+                rec.step(RemediationStatus::Sent, "sent", "sent to the agent");
+                tracing::info!(env = %self.env.name, resource = %rk.2, remediation = %rec.id, "remediation sent");
+                if let Err(e) = self.hub.records.put_remediation(&rec).await {
+                    tracing::error!(env = %self.env.name, error = %e, "cannot journal the sent step");
+                }
+                self.inflight.insert(rec.id.clone(), (rec, Instant::now()));
+            }
+            Err(e) => {
+                rec.step(RemediationStatus::Abandoned, "abandoned", format!("not sent: {e}"));
+                if let Err(e) = self.hub.records.put_remediation(&rec).await {
+                    tracing::error!(env = %self.env.name, error = %e, "cannot journal the abandoned step");
+                }
+            }
+        }
+    }
+
+    async fn on_result(&mut self, result: &RemediationResult) {
+        let Some((mut rec, _)) = self.inflight.remove(&result.remediation_id) else {
+            return;
+        };
+        let outcome = RemediationOutcome::try_from(result.outcome).unwrap_or(RemediationOutcome::Unspecified);
+        let status = match outcome {
+            RemediationOutcome::Applied => RemediationStatus::Applied,
+            RemediationOutcome::Conflict => RemediationStatus::Conflict,
+            RemediationOutcome::Noop => RemediationStatus::Noop,
+            RemediationOutcome::Failed | RemediationOutcome::Unspecified => RemediationStatus::Failed,
+        };
+        rec.actions = result.actions.clone();
+        rec.step(status, outcome.label(), result.message.clone());
+        tracing::info!(env = %self.env.name, resource = %rec.resource.id, remediation = %rec.id,
+            outcome = outcome.label(), message = %result.message, "remediation outcome");
+        if let Err(e) = self.hub.records.put_remediation(&rec).await {
+            tracing::error!(env = %self.env.name, error = %e, "cannot journal the remediation outcome");
+        }
+        // Observe the result promptly rather than at the next interval.
+        if let Err(e) = self
+            .hub
+            .request_collection(
+                &self.env.account,
+                vec![rec.resource.region.clone()],
+                vec![rec.resource.resource_type.clone()],
+            )
+            .await
+        {
+            tracing::warn!(env = %self.env.name, error = %e, "cannot request a confirming collection");
+        }
+    }
+
+    async fn expire_inflight(&mut self) {
+        let expired: Vec<String> = self
+            .inflight
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() > OUTCOME_TIMEOUT)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some((mut rec, _)) = self.inflight.remove(&id) {
+                rec.step(
+                    RemediationStatus::Abandoned,
+                    "abandoned",
+                    format!("no outcome from the agent within {OUTCOME_TIMEOUT:?}"),
+                );
+                if let Err(e) = self.hub.records.put_remediation(&rec).await {
+                    tracing::error!(env = %self.env.name, error = %e, "cannot journal the abandoned step");
+                }
+            }
+        }
+    }
+}
+
+fn res_key(r: &ResourceRef) -> ResKey {
+    (r.region.clone(), r.resource_type.clone(), r.id.clone())
+}

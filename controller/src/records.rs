@@ -1,0 +1,523 @@
+//! What the controller keeps in the store, and where.
+//!
+//! Key layout (all under `/holdfast/v1/`):
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `envs/{env}` | [`Environment`] |
+//! | `bodies/{sha256}` | canonical attributes of one resource (content-addressed, shared by all baselines) |
+//! | `baselines/{env}/{version:020}-{attempt}/{region}/{type}` | [`Manifest`]: (id, hash) of each resource; each attempt at a version writes its own parts, so a crashed or concurrent attempt can never mix into the one that wins |
+//! | `baseline-meta/{env}/{version:020}` | [`BaselineMeta`]; written last, so a version without it does not exist |
+//! | `baseline-current/{env}` | the current version number, moved by compare-and-swap |
+//! | `drift/{env}/{id}` | [`DriftRecord`] |
+//! | `remediations/{env}/{id}` | [`RemediationRecord`] with its journal |
+//!
+//! Baseline versions are create-only; record ids are UUIDv7, so key order is
+//! time order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::{stream, StreamExt, TryStreamExt};
+use holdfast_core::{Change, Hash, ObservedResource};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::store::{Condition, Store, Txn};
+
+const ROOT: &str = "/holdfast/v1";
+/// Below etcd's default limit of 128 operations per transaction.
+const MAX_TXN_OPS: usize = 100;
+
+/// Enforcement mode of an environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Drift is recorded; nothing is notified or changed.
+    Off,
+    /// Drift is recorded and notified; nothing is changed.
+    Notify,
+    /// Drift of modified resources is healed back to the baseline.
+    Enforce,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Notify => "notify",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: String,
+    pub account: String,
+    pub regions: Vec<String>,
+    pub resource_types: Vec<String>,
+    pub mode: Mode,
+    pub created_at: String,
+}
+
+impl Environment {
+    /// Whether a partition from `account`/`region`/`resource_type` belongs here.
+    pub fn covers(&self, account: &str, region: &str, resource_type: &str) -> bool {
+        self.account == account
+            && self.resource_types.iter().any(|t| t == resource_type)
+            && (self.regions.iter().any(|r| r == region)
+                || holdfast_core::type_info(resource_type)
+                    .is_some_and(|t| t.scope == holdfast_core::Scope::Global))
+    }
+
+    /// Every (region, type) partition a complete snapshot must contain.
+    pub fn partitions(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for t in &self.resource_types {
+            match holdfast_core::type_info(t).map(|i| i.scope) {
+                Some(holdfast_core::Scope::Global) => out.push(("global".to_string(), t.clone())),
+                _ => out.extend(self.regions.iter().map(|r| (r.clone(), t.clone()))),
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineMeta {
+    pub env: String,
+    pub version: u64,
+    pub created_at: String,
+    pub reason: String,
+    pub resources: u32,
+    /// (region, type) of every part.
+    pub parts: Vec<(String, String)>,
+    /// Key prefix of this version's manifests.
+    pub parts_prefix: String,
+}
+
+/// The (id, hash) of every resource of one partition of a baseline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub resources: Vec<(String, String)>,
+}
+
+/// A loaded baseline: its metadata and resources per (region, type), each
+/// partition sorted by id.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    pub meta: BaselineMeta,
+    pub parts: BTreeMap<(String, String), Arc<Vec<ObservedResource>>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRef {
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub id: String,
+    pub account: String,
+    pub region: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftStatus {
+    Open,
+    Healed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    pub id: String,
+    pub env: String,
+    pub resource: ResourceRef,
+    pub kind: holdfast_core::DriftKind,
+    pub changes: Vec<Change>,
+    pub status: DriftStatus,
+    pub detected_at: String,
+    pub updated_at: String,
+    pub healed_at: Option<String>,
+    pub baseline_version: u64,
+    pub revision: u32,
+    /// Hash of the drifted state, so the same drift seen again is not
+    /// recorded again.
+    pub observed_hash: Option<String>,
+    /// Why enforcement did not act (e.g. the drift is unenforceable).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationStatus {
+    Pending,
+    Sent,
+    Applied,
+    Conflict,
+    Failed,
+    Noop,
+    Abandoned,
+}
+
+impl RemediationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationStatus::Pending => "pending",
+            RemediationStatus::Sent => "sent",
+            RemediationStatus::Applied => "applied",
+            RemediationStatus::Conflict => "conflict",
+            RemediationStatus::Failed => "failed",
+            RemediationStatus::Noop => "noop",
+            RemediationStatus::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, RemediationStatus::Pending | RemediationStatus::Sent)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub at: String,
+    pub step: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemediationRecord {
+    pub id: String,
+    pub env: String,
+    pub resource: ResourceRef,
+    pub drift_id: String,
+    pub baseline_version: u64,
+    pub status: RemediationStatus,
+    pub planned_actions: Vec<String>,
+    pub actions: Vec<String>,
+    pub journal: Vec<JournalEntry>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub desired: Value,
+    pub expected: Value,
+    pub expected_hash: String,
+}
+
+impl RemediationRecord {
+    /// Appends a journal step and sets the status.
+    pub fn step(&mut self, status: RemediationStatus, step: &str, detail: impl Into<String>) {
+        let at = now();
+        self.status = status;
+        self.updated_at = at.clone();
+        self.journal.push(JournalEntry {
+            at,
+            step: step.to_string(),
+            detail: detail.into(),
+        });
+    }
+}
+
+/// RFC 3339 UTC timestamp with milliseconds.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formatting of the current time cannot fail")
+}
+
+/// A new time-ordered record id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Internal(format!("corrupt record at {key}: {e}")))
+}
+
+/// Typed access to the store.
+#[derive(Clone)]
+pub struct Records {
+    store: Arc<dyn Store>,
+}
+
+impl Records {
+    pub fn new(store: Arc<dyn Store>) -> Records {
+        Records { store }
+    }
+
+    fn env_key(name: &str) -> String {
+        format!("{ROOT}/envs/{name}")
+    }
+
+    pub async fn create_env(&self, env: &Environment) -> Result<(), Error> {
+        let key = Self::env_key(&env.name);
+        let applied = self
+            .store
+            .commit(Txn::new().when(Condition::Absent(key.clone())).put(key, encode(env)))
+            .await?;
+        if applied {
+            Ok(())
+        } else {
+            Err(Error::AlreadyExists(format!(
+                "environment {:?} already exists",
+                env.name
+            )))
+        }
+    }
+
+    pub async fn get_env(&self, name: &str) -> Result<Option<(Environment, i64)>, Error> {
+        let key = Self::env_key(name);
+        match self.store.get(&key).await? {
+            Some(v) => Ok(Some((decode(&key, &v.value)?, v.mod_revision))),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces an environment if it has not changed since `revision`.
+    pub async fn update_env(&self, env: &Environment, revision: i64) -> Result<bool, Error> {
+        let key = Self::env_key(&env.name);
+        Ok(self
+            .store
+            .commit(
+                Txn::new()
+                    .when(Condition::Revision(key.clone(), revision))
+                    .put(key, encode(env)),
+            )
+            .await?)
+    }
+
+    pub async fn list_envs(&self) -> Result<Vec<Environment>, Error> {
+        let prefix = format!("{ROOT}/envs/");
+        self.store
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+
+    fn current_key(env: &str) -> String {
+        format!("{ROOT}/baseline-current/{env}")
+    }
+
+    fn meta_key(env: &str, version: u64) -> String {
+        format!("{ROOT}/baseline-meta/{env}/{version:020}")
+    }
+
+    fn parts_prefix(env: &str, version: u64) -> String {
+        format!("{ROOT}/baselines/{env}/{version:020}-{}/", new_id())
+    }
+
+    /// The current baseline version and the pointer's revision (0, 0 if none).
+    pub async fn current_version(&self, env: &str) -> Result<(u64, i64), Error> {
+        let key = Self::current_key(env);
+        match self.store.get(&key).await? {
+            None => Ok((0, 0)),
+            Some(v) => {
+                let version: u64 = decode(&key, &v.value)?;
+                Ok((version, v.mod_revision))
+            }
+        }
+    }
+
+    /// Stores a new baseline version from complete partitions and makes it
+    /// current. Bodies and manifests are written first; the version's meta
+    /// and the current pointer move together in one transaction that fails if
+    /// another version was made current meanwhile, so a half-written version
+    /// is never visible.
+    pub async fn create_baseline(
+        &self,
+        env: &str,
+        reason: &str,
+        parts: &BTreeMap<(String, String), Arc<Vec<ObservedResource>>>,
+    ) -> Result<BaselineMeta, Error> {
+        let (current, pointer_rev) = self.current_version(env).await?;
+        // The pointer only moves forward, so current + 1 is unused unless a
+        // concurrent create took it; create-only parts and meta catch that.
+        let version = current + 1;
+
+        // Content-addressed bodies: written once, shared by every version.
+        let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for resources in parts.values() {
+            for r in resources.iter() {
+                bodies
+                    .entry(r.hash.to_hex())
+                    .or_insert_with(|| holdfast_core::canonical_bytes(&r.attributes));
+            }
+        }
+        let mut missing = Vec::new();
+        for chunk in bodies.keys().cloned().collect::<Vec<_>>().chunks(64) {
+            let found = stream::iter(chunk.iter().cloned())
+                .map(|h| async move {
+                    let key = format!("{ROOT}/bodies/{h}");
+                    self.store.get(&key).await.map(|v| (h, v.is_some()))
+                })
+                .buffer_unordered(16)
+                .try_collect::<Vec<_>>()
+                .await?;
+            missing.extend(found.into_iter().filter(|(_, f)| !f).map(|(h, _)| h));
+        }
+        for chunk in missing.chunks(MAX_TXN_OPS) {
+            let mut txn = Txn::new();
+            for h in chunk {
+                txn = txn.put(format!("{ROOT}/bodies/{h}"), bodies[h].clone());
+            }
+            self.store.commit(txn).await?;
+        }
+
+        let prefix = Self::parts_prefix(env, version);
+        let mut meta_parts = Vec::new();
+        let mut count = 0u32;
+        let mut txn = Txn::new();
+        for ((region, rtype), resources) in parts {
+            let manifest = Manifest {
+                resources: resources
+                    .iter()
+                    .map(|r| (r.id.clone(), r.hash.to_hex()))
+                    .collect(),
+            };
+            count += resources.len() as u32;
+            meta_parts.push((region.clone(), rtype.clone()));
+            txn = txn.put(format!("{prefix}{region}/{rtype}"), encode(&manifest));
+            if txn.ops() >= MAX_TXN_OPS {
+                self.store.commit(std::mem::take(&mut txn)).await?;
+            }
+        }
+        if txn.ops() > 0 {
+            self.store.commit(txn).await?;
+        }
+
+        let meta = BaselineMeta {
+            env: env.to_string(),
+            version,
+            created_at: now(),
+            reason: reason.to_string(),
+            resources: count,
+            parts: meta_parts,
+            parts_prefix: prefix,
+        };
+        let meta_key = Self::meta_key(env, version);
+        let pointer = Self::current_key(env);
+        let pointer_cond = if pointer_rev == 0 {
+            Condition::Absent(pointer.clone())
+        } else {
+            Condition::Revision(pointer.clone(), pointer_rev)
+        };
+        let txn = Txn::new()
+            .when(Condition::Absent(meta_key.clone()))
+            .when(pointer_cond)
+            .put(meta_key, encode(&meta))
+            .put(pointer, encode(&version));
+        self.commit_or_conflict(txn, env, version).await?;
+        Ok(meta)
+    }
+
+    async fn commit_or_conflict(&self, txn: Txn, env: &str, version: u64) -> Result<(), Error> {
+        if self.store.commit(txn).await? {
+            Ok(())
+        } else {
+            Err(Error::Aborted(format!(
+                "another baseline of {env:?} was created at the same time (version {version}); try again"
+            )))
+        }
+    }
+
+    pub async fn list_baselines(&self, env: &str) -> Result<Vec<BaselineMeta>, Error> {
+        let prefix = format!("{ROOT}/baseline-meta/{env}/");
+        self.store
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+
+    pub async fn get_baseline_meta(&self, env: &str, version: u64) -> Result<Option<BaselineMeta>, Error> {
+        let key = Self::meta_key(env, version);
+        match self.store.get(&key).await? {
+            Some(v) => Ok(Some(decode(&key, &v.value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Loads a baseline version with every resource body.
+    pub async fn load_baseline(&self, env: &str, version: u64) -> Result<Option<Baseline>, Error> {
+        let Some(meta) = self.get_baseline_meta(env, version).await? else {
+            return Ok(None);
+        };
+        let mut parts = BTreeMap::new();
+        for (region, rtype) in &meta.parts {
+            let key = format!("{}{region}/{rtype}", meta.parts_prefix);
+            let manifest: Manifest = match self.store.get(&key).await? {
+                Some(v) => decode(&key, &v.value)?,
+                None => {
+                    return Err(Error::Internal(format!(
+                        "baseline {env} v{version} is missing its part {region}/{rtype}"
+                    )))
+                }
+            };
+            let resources: Vec<ObservedResource> = stream::iter(manifest.resources)
+                .map(|(id, hash)| async move {
+                    let key = format!("{ROOT}/bodies/{hash}");
+                    let v = self.store.get(&key).await?.ok_or_else(|| {
+                        Error::Internal(format!("baseline body {hash} of {id} is missing"))
+                    })?;
+                    let attributes: Value = decode(&key, &v.value)?;
+                    let h = Hash::from_hex(&hash).map_err(|e| Error::Internal(e.to_string()))?;
+                    if Hash::of(&attributes) != h {
+                        return Err(Error::Internal(format!(
+                            "baseline body {hash} of {id} does not match its hash"
+                        )));
+                    }
+                    Ok::<_, Error>(ObservedResource {
+                        id,
+                        hash: h,
+                        attributes: Arc::new(attributes),
+                    })
+                })
+                .buffered(32)
+                .try_collect()
+                .await?;
+            parts.insert((region.clone(), rtype.clone()), Arc::new(resources));
+        }
+        Ok(Some(Baseline { meta, parts }))
+    }
+
+    pub async fn put_drift(&self, d: &DriftRecord) -> Result<(), Error> {
+        let key = format!("{ROOT}/drift/{}/{}", d.env, d.id);
+        self.store.commit(Txn::new().put(key, encode(d))).await?;
+        Ok(())
+    }
+
+    pub async fn list_drift(&self, env: &str) -> Result<Vec<DriftRecord>, Error> {
+        let prefix = format!("{ROOT}/drift/{env}/");
+        self.store
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+
+    pub async fn put_remediation(&self, r: &RemediationRecord) -> Result<(), Error> {
+        let key = format!("{ROOT}/remediations/{}/{}", r.env, r.id);
+        self.store.commit(Txn::new().put(key, encode(r))).await?;
+        Ok(())
+    }
+
+    pub async fn list_remediations(&self, env: &str) -> Result<Vec<RemediationRecord>, Error> {
+        let prefix = format!("{ROOT}/remediations/{env}/");
+        self.store
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+}

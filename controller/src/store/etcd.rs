@@ -1,0 +1,181 @@
+//! [`Store`] on etcd (v3 API through etcd-client).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, TxnOp};
+
+use super::{Condition, Store, StoreError, Txn, Versioned};
+
+/// Every call is bounded so an unreachable cluster surfaces as an error
+/// instead of a hang.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys per page when listing a prefix.
+const PAGE: i64 = 500;
+
+/// etcd-backed store.
+#[derive(Clone)]
+pub struct EtcdStore {
+    kv: KvClient,
+}
+
+impl EtcdStore {
+    /// Connects to the given endpoints, retrying until `wait` has passed.
+    pub async fn connect(endpoints: &[String], wait: Duration) -> Result<EtcdStore, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let attempt = tokio::time::timeout(CALL_TIMEOUT, async {
+                let mut client = Client::connect(endpoints, None).await?;
+                // A cheap read proves the cluster answers, not only that a
+                // socket opened.
+                client.get("/holdfast/v1/ping", None).await?;
+                Ok::<_, etcd_client::Error>(client)
+            })
+            .await;
+            let err = match attempt {
+                Ok(Ok(client)) => {
+                    return Ok(EtcdStore {
+                        kv: client.kv_client(),
+                    })
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "timed out".to_string(),
+            };
+            if tokio::time::Instant::now() + delay > deadline {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot reach etcd at {}: {err}",
+                    endpoints.join(",")
+                )));
+            }
+            tracing::warn!(error = %err, "etcd not reachable yet, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+fn map_err(e: etcd_client::Error) -> StoreError {
+    match e {
+        etcd_client::Error::GRpcStatus(s)
+            if matches!(
+                s.code(),
+                tonic::Code::InvalidArgument
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::OutOfRange
+                    | tonic::Code::ResourceExhausted
+            ) =>
+        {
+            StoreError::Rejected(s.message().to_string())
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+async fn bounded<T>(
+    f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(CALL_TIMEOUT, f).await {
+        Ok(r) => r.map_err(map_err),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "etcd did not answer within {CALL_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let mut kv = self.kv.clone();
+        let resp = bounded(kv.get(key, None)).await?;
+        Ok(resp.kvs().first().map(|kv| Versioned {
+            value: kv.value().to_vec(),
+            mod_revision: kv.mod_revision(),
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError> {
+        let mut kv = self.kv.clone();
+        let end = prefix_end(prefix);
+        let mut from = prefix.as_bytes().to_vec();
+        let mut out = Vec::new();
+        let mut revision = 0;
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            if revision > 0 {
+                // Later pages read at the first page's revision: one
+                // consistent view however long the listing.
+                opts = opts.with_revision(revision);
+            }
+            let resp = bounded(kv.get(from.clone(), Some(opts))).await?;
+            if revision == 0 {
+                revision = resp.header().map_or(0, |h| h.revision());
+            }
+            for item in resp.kvs() {
+                let key = String::from_utf8(item.key().to_vec()).map_err(|_| {
+                    StoreError::Rejected(format!("non-UTF-8 key under {prefix}"))
+                })?;
+                out.push((
+                    key,
+                    Versioned {
+                        value: item.value().to_vec(),
+                        mod_revision: item.mod_revision(),
+                    },
+                ));
+            }
+            match (resp.more(), resp.kvs().last()) {
+                (true, Some(last)) => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn commit(&self, txn: Txn) -> Result<bool, StoreError> {
+        let mut kv = self.kv.clone();
+        let compares: Vec<Compare> = txn
+            .conditions
+            .iter()
+            .map(|c| match c {
+                Condition::Absent(k) => Compare::version(k.as_str(), CompareOp::Equal, 0),
+                Condition::Revision(k, r) => {
+                    Compare::mod_revision(k.as_str(), CompareOp::Equal, *r)
+                }
+            })
+            .collect();
+        let mut ops: Vec<TxnOp> = txn
+            .puts
+            .into_iter()
+            .map(|(k, v)| TxnOp::put(k, v, None))
+            .collect();
+        ops.extend(txn.deletes.into_iter().map(|k| TxnOp::delete(k, None)));
+        let t = etcd_client::Txn::new().when(compares).and_then(ops);
+        let resp = bounded(kv.txn(t)).await?;
+        Ok(resp.succeeded())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end("/a/"), b"/a0".to_vec());
+        assert_eq!(prefix_end("ab"), b"ac".to_vec());
+    }
+}
