@@ -1,0 +1,69 @@
+//! One driver per resource type: how to list a region's resources, read one,
+//! and apply planned actions. Drivers are registered by type name, so the
+//! session, collection and remediation code never names a type.
+
+pub mod sg;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::aws::Cloud;
+
+/// A failed cloud call, with the context needed to act on it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CloudError(pub String);
+
+#[async_trait]
+pub trait Driver: Send + Sync {
+    fn resource_type(&self) -> &'static str;
+    /// Every resource of this type in `region`, as (id, canonical attributes).
+    /// Any failed call fails the whole listing: never a partial result.
+    async fn collect(&self, region: &str) -> Result<Vec<(String, Value)>, CloudError>;
+    /// One resource, freshly read; `None` if it does not exist.
+    async fn read(&self, region: &str, id: &str) -> Result<Option<Value>, CloudError>;
+    /// Makes `current` equal to `desired` with the minimal calls. Returns the
+    /// calls made; on error, the calls made before it and the error.
+    async fn apply(
+        &self,
+        region: &str,
+        id: &str,
+        desired: &Value,
+        current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)>;
+}
+
+/// The drivers this agent runs, by type name.
+#[derive(Clone)]
+pub struct Drivers {
+    by_type: BTreeMap<String, Arc<dyn Driver>>,
+}
+
+/// Every type this agent build has a driver for.
+pub fn supported() -> Vec<&'static str> {
+    vec![holdfast_core::sg::TYPE]
+}
+
+impl Drivers {
+    pub fn new(cloud: &Cloud, types: &[String]) -> Drivers {
+        let all: Vec<Arc<dyn Driver>> = vec![Arc::new(sg::SecurityGroups::new(cloud.clone()))];
+        Drivers {
+            by_type: all
+                .into_iter()
+                .filter(|d| types.iter().any(|t| t == d.resource_type()))
+                .map(|d| (d.resource_type().to_string(), d))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, resource_type: &str) -> Option<&Arc<dyn Driver>> {
+        self.by_type.get(resource_type)
+    }
+
+    pub fn types(&self) -> Vec<String> {
+        self.by_type.keys().cloned().collect()
+    }
+}
