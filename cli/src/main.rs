@@ -1,1 +1,298 @@
-fn main() {}
+//! `holdfast`: the admin command line for a holdfast controller.
+//!
+//! Exit codes: 0 success, 1 a failure reported by the controller (or an
+//! unreachable controller), 2 bad usage (including input the controller
+//! rejected as invalid). Errors are one line on stderr; progress goes to
+//! stderr so that `--output json` on stdout stays machine-readable.
+
+mod output;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use holdfast_proto::admin::v1::admin_service_client::AdminServiceClient;
+use holdfast_proto::admin::v1::{self as admin, create_baseline_progress::Event, EnforcementMode};
+use tonic::transport::{Channel, Endpoint};
+
+use output::Output;
+
+#[derive(Parser)]
+#[command(name = "holdfast", version, about = "Holdfast admin CLI: environments, baselines, drift and enforcement")]
+struct Cli {
+    /// Controller URL.
+    #[arg(long, global = true, env = "HOLDFAST_CONTROLLER", default_value = "http://127.0.0.1:7400")]
+    controller: String,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Environments: an account, its regions and resource types.
+    #[command(subcommand)]
+    Env(EnvCmd),
+    /// Approved, versioned snapshots of an environment.
+    #[command(subcommand)]
+    Baseline(BaselineCmd),
+    /// Differences between the live state and the current baseline.
+    #[command(subcommand)]
+    Drift(DriftCmd),
+    /// Whether drift is only recorded or also healed.
+    #[command(subcommand)]
+    Enforcement(EnforcementCmd),
+    /// The remediation journal.
+    #[command(subcommand)]
+    Remediation(RemediationCmd),
+}
+
+#[derive(Subcommand)]
+enum EnvCmd {
+    /// Create an environment.
+    Create {
+        name: String,
+        /// 12-digit AWS account id.
+        #[arg(long)]
+        account: String,
+        /// Regions, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        regions: Vec<String>,
+        /// Resource types, comma-separated (default: all supported).
+        #[arg(long, value_delimiter = ',')]
+        resource_types: Vec<String>,
+        /// Initial enforcement mode.
+        #[arg(long, value_enum, default_value_t = Mode::Notify)]
+        enforcement: Mode,
+    },
+    /// List environments.
+    List,
+    /// Show one environment.
+    Show { name: String },
+}
+
+#[derive(Subcommand)]
+enum BaselineCmd {
+    /// Collect the environment now and approve the result as the new baseline.
+    Create {
+        name: String,
+        /// Why this baseline is approved (kept with the version).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// How long to wait for the agent's collection.
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// List baseline versions.
+    List { name: String },
+    /// Show a baseline version (default: the current one).
+    Show { name: String, version: Option<u64> },
+}
+
+#[derive(Subcommand)]
+enum DriftCmd {
+    /// List open drift (with --all, healed drift too).
+    List {
+        name: String,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnforcementCmd {
+    /// Set the enforcement mode.
+    Set {
+        name: String,
+        #[arg(value_enum)]
+        mode: Mode,
+    },
+}
+
+#[derive(Subcommand)]
+enum RemediationCmd {
+    /// List remediations with their journal.
+    List { name: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Off,
+    Notify,
+    Enforce,
+}
+
+impl From<Mode> for EnforcementMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Off => EnforcementMode::Off,
+            Mode::Notify => EnforcementMode::Notify,
+            Mode::Enforce => EnforcementMode::Enforce,
+        }
+    }
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        let code = match s.code() {
+            tonic::Code::InvalidArgument => 2,
+            _ => 1,
+        };
+        let message = match s.code() {
+            tonic::Code::Unavailable if s.message().contains("transport") || s.message().is_empty() => {
+                format!("controller unavailable: {}", s.message())
+            }
+            _ => s.message().to_string(),
+        };
+        Failure { code, message }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("holdfast: error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<AdminServiceClient<Channel>, Failure> {
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|_| usage(format!("invalid --controller {url:?}: expected http://HOST:PORT")))?
+        .connect_timeout(Duration::from_secs(5));
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(usage(format!("invalid --controller {url:?}: expected http://HOST:PORT")));
+    }
+    let channel = endpoint.connect().await.map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot reach the controller at {url}: {}", source_chain(&e)),
+    })?;
+    Ok(AdminServiceClient::new(channel))
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let out = Output::new(cli.output == Format::Json);
+    if let Command::Baseline(BaselineCmd::Show { version: Some(0), .. }) = cli.command {
+        return Err(usage("VERSION starts at 1"));
+    }
+    let mut client = connect(&cli.controller).await?;
+    match cli.command {
+        Command::Env(EnvCmd::Create { name, account, regions, resource_types, enforcement }) => {
+            let env = client
+                .create_environment(admin::CreateEnvironmentRequest {
+                    name,
+                    account_id: account,
+                    regions,
+                    resource_types,
+                    enforcement: EnforcementMode::from(enforcement) as i32,
+                })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Env(EnvCmd::List) => {
+            let list = client.list_environments(admin::ListEnvironmentsRequest {}).await?.into_inner();
+            out.envs(&list.environments);
+        }
+        Command::Env(EnvCmd::Show { name }) => {
+            let env = client.get_environment(admin::GetEnvironmentRequest { name }).await?.into_inner();
+            out.env(&env);
+        }
+        Command::Baseline(BaselineCmd::Create { name, reason, timeout }) => {
+            let mut stream = client
+                .create_baseline(admin::CreateBaselineRequest {
+                    environment: name.clone(),
+                    reason,
+                    timeout_seconds: timeout.as_secs().max(1) as u32,
+                })
+                .await?
+                .into_inner();
+            let mut created = None;
+            while let Some(msg) = stream.message().await? {
+                match msg.event {
+                    Some(Event::Message(m)) => eprintln!("{m}"),
+                    Some(Event::Partition(p)) => eprintln!(
+                        "[{}/{}] {}/{}: {} resource(s)",
+                        p.received, p.expected, p.region, p.resource_type, p.resources
+                    ),
+                    Some(Event::Baseline(b)) => created = Some(b),
+                    None => {}
+                }
+            }
+            let b = created.ok_or_else(|| Failure {
+                code: 1,
+                message: "the controller ended the stream without a baseline".into(),
+            })?;
+            out.baseline_summary(b.summary.as_ref());
+        }
+        Command::Baseline(BaselineCmd::List { name }) => {
+            let list = client
+                .list_baselines(admin::ListBaselinesRequest { environment: name })
+                .await?
+                .into_inner();
+            out.baselines(&list.baselines);
+        }
+        Command::Baseline(BaselineCmd::Show { name, version }) => {
+            let b = client
+                .get_baseline(admin::GetBaselineRequest { environment: name, version: version.unwrap_or(0) })
+                .await?
+                .into_inner();
+            out.baseline(&b);
+        }
+        Command::Drift(DriftCmd::List { name, all }) => {
+            let list = client
+                .list_drift(admin::ListDriftRequest { environment: name, all })
+                .await?
+                .into_inner();
+            out.drift(&list.drift);
+        }
+        Command::Enforcement(EnforcementCmd::Set { name, mode }) => {
+            let env = client
+                .set_enforcement(admin::SetEnforcementRequest { name, mode: EnforcementMode::from(mode) as i32 })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Remediation(RemediationCmd::List { name }) => {
+            let list = client
+                .list_remediations(admin::ListRemediationsRequest { environment: name })
+                .await?
+                .into_inner();
+            out.remediations(&list.remediations);
+        }
+    }
+    Ok(())
+}

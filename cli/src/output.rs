@@ -1,0 +1,296 @@
+//! Rendering: aligned tables for people, JSON for scripts.
+
+use holdfast_proto::admin::v1 as admin;
+use serde_json::{json, Value};
+
+pub struct Output {
+    json: bool,
+}
+
+/// A plain aligned text table.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn print(&self) {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+                .collect();
+            println!("{}", parts.join("  ").trim_end());
+        };
+        line(&self.header);
+        for r in &self.rows {
+            line(r);
+        }
+    }
+}
+
+fn mode(m: i32) -> &'static str {
+    admin::EnforcementMode::try_from(m).map_or("unknown", |m| m.label())
+}
+
+fn key_json(k: Option<&admin::ResourceKey>) -> Value {
+    match k {
+        Some(k) => json!({"type": k.resource_type, "id": k.id, "account": k.account_id, "region": k.region}),
+        None => Value::Null,
+    }
+}
+
+fn parse(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or(Value::String(s.to_string()))
+}
+
+fn env_json(e: &admin::Environment) -> Value {
+    json!({
+        "name": e.name,
+        "account": e.account_id,
+        "regions": e.regions,
+        "resource_types": e.resource_types,
+        "enforcement": mode(e.enforcement),
+        "current_baseline": if e.current_baseline == 0 { Value::Null } else { json!(e.current_baseline) },
+        "created_at": e.created_at,
+        "agent_connected": e.agent_connected,
+        "open_drift": e.open_drift,
+        "partitions": e.partitions.iter().map(|p| json!({
+            "region": p.region, "resource_type": p.resource_type, "complete": p.complete,
+            "error": if p.error.is_empty() { Value::Null } else { json!(p.error) },
+            "resources": p.resources, "collected_at": p.collected_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn drift_json(d: &admin::DriftRecord) -> Value {
+    let mut v = json!({
+        "id": d.id,
+        "environment": d.environment,
+        "resource": key_json(d.resource.as_ref()),
+        "kind": d.kind,
+        "changes": d.changes.iter().map(|c| json!({"path": c.path, "old": parse(&c.old_json), "new": parse(&c.new_json)})).collect::<Vec<_>>(),
+        "status": d.status,
+        "detected_at": d.detected_at,
+        "updated_at": d.updated_at,
+        "baseline_version": d.baseline_version,
+        "revision": d.revision,
+    });
+    if !d.healed_at.is_empty() {
+        v["healed_at"] = json!(d.healed_at);
+    }
+    if !d.note.is_empty() {
+        v["note"] = json!(d.note);
+    }
+    v
+}
+
+fn summary_json(s: &admin::BaselineSummary) -> Value {
+    json!({"environment": s.environment, "version": s.version, "created_at": s.created_at,
+           "reason": s.reason, "resources": s.resources, "current": s.current})
+}
+
+fn remediation_json(r: &admin::RemediationRecord) -> Value {
+    json!({
+        "id": r.id,
+        "environment": r.environment,
+        "resource": key_json(r.resource.as_ref()),
+        "drift_id": r.drift_id,
+        "baseline_version": r.baseline_version,
+        "status": r.status,
+        "planned_actions": r.planned_actions,
+        "actions": r.actions,
+        "journal": r.journal.iter().map(|j| json!({"at": j.at, "step": j.step, "detail": j.detail})).collect::<Vec<_>>(),
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values always serialize"));
+}
+
+impl Output {
+    pub fn new(json: bool) -> Output {
+        Output { json }
+    }
+
+    pub fn env(&self, e: &admin::Environment) {
+        if self.json {
+            return print_json(&env_json(e));
+        }
+        println!("name:         {}", e.name);
+        println!("account:      {}", e.account_id);
+        println!("regions:      {}", e.regions.join(", "));
+        println!("types:        {}", e.resource_types.join(", "));
+        println!("enforcement:  {}", mode(e.enforcement));
+        println!(
+            "baseline:     {}",
+            if e.current_baseline == 0 { "none".to_string() } else { format!("v{}", e.current_baseline) }
+        );
+        println!("agent:        {}", if e.agent_connected { "connected" } else { "not connected" });
+        println!("open drift:   {}", e.open_drift);
+        if !e.partitions.is_empty() {
+            println!();
+            let mut t = Table::new(&["REGION", "TYPE", "STATUS", "RESOURCES", "COLLECTED", "ERROR"]);
+            for p in &e.partitions {
+                t.row(vec![
+                    p.region.clone(),
+                    p.resource_type.clone(),
+                    if p.complete { "complete" } else { "failed" }.into(),
+                    p.resources.to_string(),
+                    p.collected_at.clone(),
+                    p.error.clone(),
+                ]);
+            }
+            t.print();
+        }
+    }
+
+    pub fn envs(&self, envs: &[admin::Environment]) {
+        if self.json {
+            return print_json(&Value::Array(envs.iter().map(env_json).collect()));
+        }
+        let mut t = Table::new(&["NAME", "ACCOUNT", "REGIONS", "ENFORCEMENT", "BASELINE", "AGENT", "OPEN DRIFT"]);
+        for e in envs {
+            t.row(vec![
+                e.name.clone(),
+                e.account_id.clone(),
+                e.regions.join(","),
+                mode(e.enforcement).into(),
+                if e.current_baseline == 0 { "-".into() } else { format!("v{}", e.current_baseline) },
+                if e.agent_connected { "connected" } else { "-" }.into(),
+                e.open_drift.to_string(),
+            ]);
+        }
+        t.print();
+    }
+
+    pub fn baseline_summary(&self, s: Option<&admin::BaselineSummary>) {
+        let Some(s) = s else { return };
+        if self.json {
+            return print_json(&summary_json(s));
+        }
+        println!("baseline v{} of {} approved: {} resource(s) at {}", s.version, s.environment, s.resources, s.created_at);
+    }
+
+    pub fn baselines(&self, list: &[admin::BaselineSummary]) {
+        if self.json {
+            return print_json(&Value::Array(list.iter().map(summary_json).collect()));
+        }
+        let mut t = Table::new(&["VERSION", "CURRENT", "RESOURCES", "CREATED", "REASON"]);
+        for s in list {
+            t.row(vec![
+                s.version.to_string(),
+                if s.current { "*" } else { "" }.into(),
+                s.resources.to_string(),
+                s.created_at.clone(),
+                s.reason.clone(),
+            ]);
+        }
+        t.print();
+    }
+
+    pub fn baseline(&self, b: &admin::Baseline) {
+        if self.json {
+            let mut v = b.summary.as_ref().map(summary_json).unwrap_or(Value::Null);
+            v["resources_list"] = Value::Array(
+                b.resources
+                    .iter()
+                    .map(|r| json!({"resource": key_json(r.resource.as_ref()), "hash": r.hash, "attributes": parse(&r.attributes_json)}))
+                    .collect(),
+            );
+            return print_json(&v);
+        }
+        self.baseline_summary(b.summary.as_ref());
+        let mut t = Table::new(&["TYPE", "REGION", "ID", "HASH"]);
+        for r in &b.resources {
+            let k = r.resource.clone().unwrap_or_default();
+            t.row(vec![k.resource_type, k.region, k.id, r.hash[..12.min(r.hash.len())].to_string()]);
+        }
+        t.print();
+    }
+
+    pub fn drift(&self, list: &[admin::DriftRecord]) {
+        if self.json {
+            return print_json(&Value::Array(list.iter().map(drift_json).collect()));
+        }
+        if list.is_empty() {
+            println!("no drift");
+            return;
+        }
+        let mut t = Table::new(&["RESOURCE", "REGION", "KIND", "STATUS", "DETECTED", "CHANGES"]);
+        for d in list {
+            let k = d.resource.clone().unwrap_or_default();
+            let mut changes: Vec<String> = d
+                .changes
+                .iter()
+                .map(|c| format!("{}: {} -> {}", c.path, short(&c.old_json), short(&c.new_json)))
+                .collect();
+            if !d.note.is_empty() {
+                changes.push(format!("[{}]", d.note));
+            }
+            let status = if d.healed_at.is_empty() { d.status.clone() } else { format!("{} {}", d.status, d.healed_at) };
+            let first = changes.first().cloned().unwrap_or_default();
+            t.row(vec![k.id.clone(), k.region.clone(), d.kind.clone(), status, d.detected_at.clone(), first]);
+            for more in changes.iter().skip(1) {
+                t.row(vec![String::new(), String::new(), String::new(), String::new(), String::new(), more.clone()]);
+            }
+        }
+        t.print();
+    }
+
+    pub fn remediations(&self, list: &[admin::RemediationRecord]) {
+        if self.json {
+            return print_json(&Value::Array(list.iter().map(remediation_json).collect()));
+        }
+        if list.is_empty() {
+            println!("no remediations");
+            return;
+        }
+        for r in list {
+            let k = r.resource.clone().unwrap_or_default();
+            println!("{}  {} {}/{}  {}", r.id, k.resource_type, k.region, k.id, r.status);
+            for j in &r.journal {
+                println!("    {}  {:<9} {}", j.at, j.step, j.detail);
+            }
+        }
+    }
+}
+
+/// A change value for a table cell: rules are shown compactly.
+fn short(json_text: &str) -> String {
+    let v = parse(json_text);
+    match &v {
+        Value::Null => "(none)".into(),
+        Value::Object(o) if o.contains_key("protocol") && o.contains_key("source") => {
+            let ports = match (o.get("from_port"), o.get("to_port")) {
+                (Some(Value::Number(a)), Some(Value::Number(b))) if a == b => a.to_string(),
+                (Some(Value::Number(a)), Some(Value::Number(b))) => format!("{a}-{b}"),
+                _ => "all".into(),
+            };
+            let src = o["source"]
+                .as_object()
+                .and_then(|s| s.values().find(|v| v.is_string() && v.as_str() != s.get("kind").and_then(|k| k.as_str())))
+                .and_then(|v| v.as_str())
+                .unwrap_or("?");
+            format!("{} {} from {}", o["protocol"].as_str().unwrap_or("?"), ports, src)
+        }
+        _ => json_text.to_string(),
+    }
+}
