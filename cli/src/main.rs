@@ -168,7 +168,18 @@ fn usage(message: impl Into<String>) -> Failure {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("holdfast: {}", one_line(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -176,6 +187,19 @@ async fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Folds clap's multi-line usage error into one line: the error itself
+/// plus any list of possible values or usage hint.
+fn one_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("For more information") {
+            continue;
+        }
+        parts.push(line);
+    }
+    parts.join(" ")
 }
 
 async fn connect(url: &str) -> Result<AdminServiceClient<Channel>, Failure> {

@@ -1,1 +1,501 @@
-//! stub
+//! The end-to-end harness: starts real etcd, the AWS emulator (moto's
+//! server), the controller and agents as processes on free loopback ports,
+//! and runs the `holdfast` CLI against them. Every process is killed when its
+//! handle drops; if the test is failing, the tail of every log is printed.
+//!
+//! Binaries come from the cargo target directory (`cargo build --workspace
+//! --bins` first; the README's test command does). External programs:
+//! `etcd` on PATH (or `HOLDFAST_ETCD_BIN`), `moto_server` from the repository's
+//! `.venv` (or `HOLDFAST_MOTO_SERVER`).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("the OS hands out a free loopback port")
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary in the same target directory as this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) })
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A child process with a log file; killed on drop.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Result<Proc> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("log file {}", log.display()))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        Ok(Proc { name: name.to_string(), child: Some(child), log })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+    }
+
+    /// SIGSTOP: the process stops answering but keeps its state.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    /// SIGTERM, then waits for a clean exit (SIGKILL after 15 s).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        self.signal_child(&child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal_child(&self, child: &Child, sig: &str) {
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("----- {} log ({}) -----\n{}", self.name, self.log.display(), self.log_tail(60));
+        }
+        if let Some(mut c) = self.child.take() {
+            self.signal_child(&c, "CONT");
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_port(port: u16, timeout: Duration, what: &str) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not open 127.0.0.1:{port} within {timeout:?}")
+}
+
+/// A plain HTTP GET on loopback; returns the status code and body.
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("malformed HTTP response")?;
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Ok((code, body))
+}
+
+/// A single-member etcd with its data in a temp dir.
+pub struct Etcd {
+    pub proc: Proc,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    pub fn start() -> Result<Etcd> {
+        let dir = tempfile::tempdir()?;
+        let (client, peer) = (free_port(), free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let etcd = std::env::var("HOLDFAST_ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let proc = Proc::spawn(
+            "etcd",
+            Command::new(etcd)
+                .arg("--name")
+                .arg("test")
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .arg("--listen-client-urls")
+                .arg(&url)
+                .arg("--advertise-client-urls")
+                .arg(&url)
+                .arg("--listen-peer-urls")
+                .arg(format!("http://127.0.0.1:{peer}"))
+                .arg("--initial-advertise-peer-urls")
+                .arg(format!("http://127.0.0.1:{peer}"))
+                .arg("--initial-cluster")
+                .arg(format!("test=http://127.0.0.1:{peer}")),
+            dir.path().join("etcd.log"),
+        )?;
+        wait_port(client, Duration::from_secs(20), "etcd")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, body)) = http_get(client, "/health") {
+                if body.contains("true") {
+                    return Ok(Etcd { proc, url, _dir: dir });
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("etcd did not become healthy")
+    }
+}
+
+/// moto's server: the AWS API emulator.
+pub struct Moto {
+    pub proc: Proc,
+    pub port: u16,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn moto_server_path() -> PathBuf {
+    std::env::var_os("HOLDFAST_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
+}
+
+impl Moto {
+    pub fn start() -> Result<Moto> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let server = moto_server_path();
+        if !server.exists() {
+            bail!("{} not found: run deploy/dev/setup.sh (or set HOLDFAST_MOTO_SERVER)", server.display());
+        }
+        let proc = Proc::spawn(
+            "moto",
+            Command::new(server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true"),
+            dir.path().join("moto.log"),
+        )?;
+        wait_port(port, Duration::from_secs(30), "moto")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http_get(port, "/moto-api/data.json") {
+                return Ok(Moto { proc, port, url: format!("http://127.0.0.1:{port}"), _dir: dir });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("moto did not answer")
+    }
+}
+
+/// The controller binary.
+pub struct Controller {
+    pub proc: Proc,
+    pub port: u16,
+    pub url: String,
+    etcd_url: String,
+    dir: PathBuf,
+}
+
+impl Controller {
+    pub fn start(etcd_url: &str, dir: &Path) -> Result<Controller> {
+        let port = free_port();
+        let mut c = Controller {
+            proc: Self::spawn(etcd_url, port, dir)?,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            etcd_url: etcd_url.to_string(),
+            dir: dir.to_path_buf(),
+        };
+        c.wait_ready()?;
+        Ok(c)
+    }
+
+    fn spawn(etcd_url: &str, port: u16, dir: &Path) -> Result<Proc> {
+        Proc::spawn(
+            "controller",
+            Command::new(bin("holdfast-controller"))
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--etcd", etcd_url])
+                .env("RUST_LOG", "info,holdfast_controller=debug"),
+            dir.join("controller.log"),
+        )
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        wait_port(self.port, Duration::from_secs(30), "controller")
+    }
+
+    /// Stops the controller (SIGTERM) and starts it again on the same port.
+    pub fn restart(&mut self) -> Result<()> {
+        let status = self.proc.stop();
+        eprintln!("controller stopped: {status:?}");
+        self.proc = Self::spawn(&self.etcd_url, self.port, &self.dir)?;
+        self.wait_ready()
+    }
+}
+
+/// The agent binary, pointed at the emulator.
+pub struct Agent {
+    pub proc: Proc,
+}
+
+impl Agent {
+    pub fn start(controllers: &[&str], moto_url: &str, regions: &[&str], interval: &str, dir: &Path) -> Result<Agent> {
+        let proc = Proc::spawn(
+            "agent",
+            Command::new(bin("holdfast-agent"))
+                .args(["--controller", &controllers.join(",")])
+                .args(["--regions", &regions.join(",")])
+                .args(["--interval", interval])
+                .args(["--aws-endpoint-url", moto_url])
+                .args(["--aws-timeout", "3s"])
+                .env("RUST_LOG", "info,holdfast_agent=debug")
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            dir.join("agent.log"),
+        )?;
+        Ok(Agent { proc })
+    }
+}
+
+/// What a CLI run returned.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("CLI output is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `holdfast` against a controller.
+pub fn cli(controller: &str, args: &[&str]) -> CliOutput {
+    let out = Command::new(bin("holdfast"))
+        .args(["--controller", controller])
+        .args(args)
+        .output()
+        .expect("run holdfast");
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `holdfast ... --output json`, asserting success.
+pub fn cli_json(controller: &str, args: &[&str]) -> Value {
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--output", "json"]);
+    let out = cli(controller, &full);
+    assert_eq!(out.code, 0, "holdfast {args:?} failed: {}", out.stderr);
+    out.json()
+}
+
+/// A whole stack: etcd, moto, controller and one agent.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub etcd: Etcd,
+    pub moto: Moto,
+    pub controller: Controller,
+    pub agent: Option<Agent>,
+}
+
+impl Stack {
+    /// Starts everything; the agent collects every `interval`.
+    pub fn start(interval: &str) -> Result<Stack> {
+        let dir = tempfile::tempdir()?;
+        let etcd = Etcd::start()?;
+        let moto = Moto::start()?;
+        let controller = Controller::start(&etcd.url, dir.path())?;
+        let agent = Agent::start(&[&controller.url], &moto.url, &[REGION], interval, dir.path())?;
+        Ok(Stack { dir, etcd, moto, controller, agent: Some(agent) })
+    }
+
+    pub fn cli(&self, args: &[&str]) -> CliOutput {
+        cli(&self.controller.url, args)
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        cli_json(&self.controller.url, args)
+    }
+
+    /// The AWS SDK client of the test itself: an independent client, not
+    /// holdfast's code.
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        ec2_client(&self.moto.url, REGION).await
+    }
+
+    /// Creates the environment and waits until its agent is connected.
+    pub fn create_env(&self, name: &str) {
+        let env = self.json(&["env", "create", name, "--account", ACCOUNT, "--regions", REGION]);
+        assert_eq!(env["name"], name);
+        wait_for("the agent to connect", Duration::from_secs(30), || {
+            let e = self.json(&["env", "show", name]);
+            e["agent_connected"].as_bool().unwrap_or(false).then_some(())
+        });
+    }
+
+    /// The open drift (or all with `all`).
+    pub fn drift(&self, env: &str, all: bool) -> Vec<Value> {
+        let mut args = vec!["drift", "list", env];
+        if all {
+            args.push("--all");
+        }
+        self.json(&args).as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn remediations(&self, env: &str) -> Vec<Value> {
+        self.json(&["remediation", "list", env]).as_array().cloned().unwrap_or_default()
+    }
+
+    /// The status of the environment's one partition (region, SG type).
+    pub fn partition(&self, env: &str) -> Option<Value> {
+        let e = self.json(&["env", "show", env]);
+        e["partitions"].as_array()?.first().cloned()
+    }
+}
+
+pub async fn ec2_client(url: &str, region: &str) -> aws_sdk_ec2::Client {
+    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "holdfast-tests");
+    let conf = aws_sdk_ec2::config::Builder::new()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+/// A tcp rule for the SDK.
+pub fn tcp(port: i32, cidr: &str) -> aws_sdk_ec2::types::IpPermission {
+    aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip(cidr).build())
+        .build()
+}
+
+/// Creates a VPC and a security group with the given ingress; returns the id.
+pub async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str, ingress: Vec<aws_sdk_ec2::types::IpPermission>) -> String {
+    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("create vpc");
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+    let g = ec2
+        .create_security_group()
+        .group_name(name)
+        .description(format!("{name} tier"))
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .expect("create group");
+    let id = g.group_id().expect("group id").to_string();
+    if !ingress.is_empty() {
+        ec2.authorize_security_group_ingress()
+            .group_id(&id)
+            .set_ip_permissions(Some(ingress))
+            .send()
+            .await
+            .expect("authorize");
+    }
+    id
+}
+
+/// The group's ingress as (protocol, from, to, cidr) tuples, sorted.
+pub async fn ingress(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, i32, i32, String)> {
+    let out = ec2.describe_security_groups().group_ids(id).send().await.expect("describe");
+    let g = &out.security_groups()[0];
+    let mut rules = Vec::new();
+    for p in g.ip_permissions() {
+        for r in p.ip_ranges() {
+            rules.push((
+                p.ip_protocol().unwrap_or_default().to_string(),
+                p.from_port().unwrap_or(-1),
+                p.to_port().unwrap_or(-1),
+                r.cidr_ip().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    rules.sort();
+    rules
+}
