@@ -19,9 +19,8 @@ pub fn partition_from_wire(p: agent::Partition, account: &str) -> PartitionData 
     let collected_at = time::OffsetDateTime::from_unix_timestamp_nanos(
         i128::from(p.collected_at_unix_ms) * 1_000_000,
     )
-    .ok()
-    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-    .unwrap_or_else(crate::records::now);
+    .map(crate::records::format_time)
+    .unwrap_or_else(|_| crate::records::now());
     let mut data = PartitionData {
         collection_id: p.collection_id,
         account: account.to_string(),
