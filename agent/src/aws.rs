@@ -66,10 +66,9 @@ impl Cloud {
         loop {
             match sts.get_caller_identity().send().await {
                 Ok(out) => {
-                    return out
-                        .account()
-                        .map(String::from)
-                        .ok_or_else(|| anyhow::anyhow!("STS GetCallerIdentity returned no account"))
+                    return out.account().map(String::from).ok_or_else(|| {
+                        anyhow::anyhow!("STS GetCallerIdentity returned no account")
+                    })
                 }
                 Err(e) => {
                     tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&e),

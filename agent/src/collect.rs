@@ -17,11 +17,19 @@ pub fn partitions(
     regions: &[String],
     types: &[String],
 ) -> Vec<(String, String)> {
-    let regions = if regions.is_empty() { default_regions } else { regions };
+    let regions = if regions.is_empty() {
+        default_regions
+    } else {
+        regions
+    };
     let types: Vec<String> = if types.is_empty() {
         drivers.types()
     } else {
-        types.iter().filter(|t| drivers.get(t).is_some()).cloned().collect()
+        types
+            .iter()
+            .filter(|t| drivers.get(t).is_some())
+            .cloned()
+            .collect()
     };
     let mut out = Vec::new();
     for t in types {
@@ -69,8 +77,13 @@ pub async fn collect_partition(
                     attributes_json: holdfast_core::canonical_bytes(&attrs),
                 })
                 .collect();
-            tracing::debug!(region, resource_type, resources = partition.resources.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64, "partition collected");
+            tracing::debug!(
+                region,
+                resource_type,
+                resources = partition.resources.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "partition collected"
+            );
         }
         Err(e) => {
             tracing::warn!(region, resource_type, error = %e, "partition collection failed");

@@ -19,11 +19,20 @@ use std::time::Duration;
 
 /// Agent settings (flags, with `HOLDFAST_*` environment fallbacks).
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "holdfast-agent", version, about = "Holdfast agent: snapshots one cloud account and applies remediations")]
+#[command(
+    name = "holdfast-agent",
+    version,
+    about = "Holdfast agent: snapshots one cloud account and applies remediations"
+)]
 pub struct Config {
     /// Controller address(es), comma-separated or repeated; the agent picks
     /// one at random and fails over to the others.
-    #[arg(long, env = "HOLDFAST_CONTROLLER", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        env = "HOLDFAST_CONTROLLER",
+        value_delimiter = ',',
+        required = true
+    )]
     pub controller: Vec<String>,
     /// Regions to collect, comma-separated (e.g. us-east-1,eu-west-1).
     #[arg(long, env = "HOLDFAST_REGIONS", value_delimiter = ',', required = true)]
@@ -51,12 +60,20 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         for c in &self.controller {
             if !(c.starts_with("http://") || c.starts_with("https://")) {
-                anyhow::bail!("invalid --controller {c:?}: expected http://HOST:PORT or https://HOST:PORT");
+                anyhow::bail!(
+                    "invalid --controller {c:?}: expected http://HOST:PORT or https://HOST:PORT"
+                );
             }
         }
         for r in &self.regions {
-            if r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-                anyhow::bail!("invalid --regions entry {r:?}: expected an AWS region such as us-east-1");
+            if r.is_empty()
+                || !r
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                anyhow::bail!(
+                    "invalid --regions entry {r:?}: expected an AWS region such as us-east-1"
+                );
             }
         }
         for t in &self.resource_types {

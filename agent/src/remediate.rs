@@ -22,32 +22,66 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
         res
     };
     let Some(target) = &r.resource else {
-        return fail(result, RemediationOutcome::Failed, "remediation names no resource".into());
+        return fail(
+            result,
+            RemediationOutcome::Failed,
+            "remediation names no resource".into(),
+        );
     };
     let Some(driver) = drivers.get(&target.resource_type) else {
-        return fail(result, RemediationOutcome::Failed, format!("no driver for {}", target.resource_type));
+        return fail(
+            result,
+            RemediationOutcome::Failed,
+            format!("no driver for {}", target.resource_type),
+        );
     };
     let desired: Value = match serde_json::from_slice(&r.desired_json) {
         Ok(v) => v,
-        Err(e) => return fail(result, RemediationOutcome::Failed, format!("desired state is not JSON: {e}")),
+        Err(e) => {
+            return fail(
+                result,
+                RemediationOutcome::Failed,
+                format!("desired state is not JSON: {e}"),
+            )
+        }
     };
     let expected_hash = match Hash::from_slice(&r.expected_hash) {
         Ok(h) => h,
-        Err(e) => return fail(result, RemediationOutcome::Failed, format!("expected_hash: {e}")),
+        Err(e) => {
+            return fail(
+                result,
+                RemediationOutcome::Failed,
+                format!("expected_hash: {e}"),
+            )
+        }
     };
     let (region, id) = (target.region.as_str(), target.id.as_str());
 
     let current = match driver.read(region, id).await {
         Ok(Some(v)) => v,
         Ok(None) => {
-            return fail(result, RemediationOutcome::Conflict, format!("{id} no longer exists; nothing changed"))
+            return fail(
+                result,
+                RemediationOutcome::Conflict,
+                format!("{id} no longer exists; nothing changed"),
+            )
         }
-        Err(e) => return fail(result, RemediationOutcome::Failed, format!("cannot read {id}: {e}")),
+        Err(e) => {
+            return fail(
+                result,
+                RemediationOutcome::Failed,
+                format!("cannot read {id}: {e}"),
+            )
+        }
     };
     let current_hash = Hash::of(&current);
     if current_hash == Hash::of(&desired) {
         result.observed_after_json = holdfast_core::canonical_bytes(&current);
-        return fail(result, RemediationOutcome::Noop, format!("{id} already matches the baseline"));
+        return fail(
+            result,
+            RemediationOutcome::Noop,
+            format!("{id} already matches the baseline"),
+        );
     }
     if current_hash != expected_hash {
         let changes = holdfast_core::diff_values(
@@ -61,7 +95,11 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
             RemediationOutcome::Conflict,
             format!(
                 "{id} changed since the decision (now differs at {}); nothing changed",
-                if paths.is_empty() { "unknown paths".to_string() } else { paths.join(", ") }
+                if paths.is_empty() {
+                    "unknown paths".to_string()
+                } else {
+                    paths.join(", ")
+                }
             ),
         );
     }
@@ -71,7 +109,11 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
         Err((actions, e)) => {
             result.actions = actions;
             let n = result.actions.len();
-            return fail(result, RemediationOutcome::Failed, format!("call failed after {n} successful call(s): {e}"));
+            return fail(
+                result,
+                RemediationOutcome::Failed,
+                format!("call failed after {n} successful call(s): {e}"),
+            );
         }
     }
     match driver.read(region, id).await {
@@ -79,18 +121,35 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
             result.observed_after_json = holdfast_core::canonical_bytes(&after);
             if Hash::of(&after) == Hash::of(&desired) {
                 let n = result.actions.len();
-                fail(result, RemediationOutcome::Applied, format!("{n} call(s); re-read matches the baseline"))
+                fail(
+                    result,
+                    RemediationOutcome::Applied,
+                    format!("{n} call(s); re-read matches the baseline"),
+                )
             } else {
-                let paths: Vec<String> =
-                    holdfast_core::diff_values(&desired, &after).into_iter().map(|c| c.path).collect();
+                let paths: Vec<String> = holdfast_core::diff_values(&desired, &after)
+                    .into_iter()
+                    .map(|c| c.path)
+                    .collect();
                 fail(
                     result,
                     RemediationOutcome::Failed,
-                    format!("re-read still differs from the baseline at {}", paths.join(", ")),
+                    format!(
+                        "re-read still differs from the baseline at {}",
+                        paths.join(", ")
+                    ),
                 )
             }
         }
-        Ok(None) => fail(result, RemediationOutcome::Failed, format!("{id} disappeared after the calls")),
-        Err(e) => fail(result, RemediationOutcome::Failed, format!("calls made but the re-read failed: {e}")),
+        Ok(None) => fail(
+            result,
+            RemediationOutcome::Failed,
+            format!("{id} disappeared after the calls"),
+        ),
+        Err(e) => fail(
+            result,
+            RemediationOutcome::Failed,
+            format!("calls made but the re-read failed: {e}"),
+        ),
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use holdfast_proto::agent::v1::agent_service_client::AgentServiceClient;
-use holdfast_proto::agent::v1::{agent_message, controller_message, AgentMessage, CollectRequest, Hello};
+use holdfast_proto::agent::v1::{
+    agent_message, controller_message, AgentMessage, CollectRequest, Hello,
+};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -31,7 +33,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Backoff {
-        Backoff { base, cap, current: base }
+        Backoff {
+            base,
+            cap,
+            current: base,
+        }
     }
 
     pub fn next_delay(&mut self) -> Duration {
@@ -49,7 +55,10 @@ impl Backoff {
 enum End {
     Shutdown,
     /// The stream ended; `established` says whether the controller welcomed us.
-    Closed { established: bool, reason: String },
+    Closed {
+        established: bool,
+        reason: String,
+    },
 }
 
 /// Runs sessions until the token is cancelled.
@@ -62,7 +71,10 @@ pub async fn run(config: Config, account: String, drivers: Drivers, token: Cance
         next += 1;
         match session(&config, &account, &drivers, &url, &token).await {
             End::Shutdown => return,
-            End::Closed { established, reason } => {
+            End::Closed {
+                established,
+                reason,
+            } => {
                 if established {
                     backoff.reset();
                 }
@@ -81,7 +93,10 @@ pub async fn run(config: Config, account: String, drivers: Drivers, token: Cance
 async fn open(
     url: &str,
     hello: Hello,
-) -> anyhow::Result<(mpsc::Sender<AgentMessage>, tonic::Streaming<holdfast_proto::agent::v1::ControllerMessage>)> {
+) -> anyhow::Result<(
+    mpsc::Sender<AgentMessage>,
+    tonic::Streaming<holdfast_proto::agent::v1::ControllerMessage>,
+)> {
     let channel = Endpoint::from_shared(url.to_string())
         .with_context(|| format!("invalid controller URL {url:?}"))?
         .connect_timeout(Duration::from_secs(5))
@@ -92,9 +107,11 @@ async fn open(
         .with_context(|| format!("cannot connect to {url}"))?;
     let mut client = AgentServiceClient::new(channel);
     let (tx, rx) = mpsc::channel(64);
-    tx.send(AgentMessage { msg: Some(agent_message::Msg::Hello(hello)) })
-        .await
-        .context("stream closed before hello")?;
+    tx.send(AgentMessage {
+        msg: Some(agent_message::Msg::Hello(hello)),
+    })
+    .await
+    .context("stream closed before hello")?;
     let inbound = client
         .connect(ReceiverStream::new(rx))
         .await
@@ -103,7 +120,13 @@ async fn open(
     Ok((tx, inbound))
 }
 
-async fn session(config: &Config, account: &str, drivers: &Drivers, url: &str, token: &CancellationToken) -> End {
+async fn session(
+    config: &Config,
+    account: &str,
+    drivers: &Drivers,
+    url: &str,
+    token: &CancellationToken,
+) -> End {
     let hello = Hello {
         agent_id: config
             .agent_id
@@ -138,7 +161,9 @@ async fn session(config: &Config, account: &str, drivers: &Drivers, url: &str, t
                 let result = remediate::execute(&drivers, &r).await;
                 tracing::info!(remediation = %result.remediation_id, outcome = result.outcome,
                     message = %result.message, "remediation executed");
-                let msg = AgentMessage { msg: Some(agent_message::Msg::RemediationResult(result)) };
+                let msg = AgentMessage {
+                    msg: Some(agent_message::Msg::RemediationResult(result)),
+                };
                 if tx.send(msg).await.is_err() {
                     return;
                 }
@@ -147,7 +172,10 @@ async fn session(config: &Config, account: &str, drivers: &Drivers, url: &str, t
     }
 
     let interval_running = Arc::new(AtomicBool::new(false));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + config.interval, config.interval);
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.interval,
+        config.interval,
+    );
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut established = false;
     loop {
@@ -194,11 +222,22 @@ fn spawn_collection(
     running: Option<Arc<AtomicBool>>,
 ) {
     let parts = partitions(drivers, &config.regions, &req.regions, &req.resource_types);
-    let (drivers, account, tx, token) = (drivers.clone(), account.to_string(), tx.clone(), token.clone());
+    let (drivers, account, tx, token) = (
+        drivers.clone(),
+        account.to_string(),
+        tx.clone(),
+        token.clone(),
+    );
     tokio::spawn(async move {
         let send = |p| {
             let tx = tx.clone();
-            async move { tx.send(AgentMessage { msg: Some(agent_message::Msg::Partition(p)) }).await.is_ok() }
+            async move {
+                tx.send(AgentMessage {
+                    msg: Some(agent_message::Msg::Partition(p)),
+                })
+                .await
+                .is_ok()
+            }
         };
         tokio::select! {
             _ = token.cancelled() => {}

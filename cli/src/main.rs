@@ -18,10 +18,19 @@ use tonic::transport::{Channel, Endpoint};
 use output::Output;
 
 #[derive(Parser)]
-#[command(name = "holdfast", version, about = "Holdfast admin CLI: environments, baselines, drift and enforcement")]
+#[command(
+    name = "holdfast",
+    version,
+    about = "Holdfast admin CLI: environments, baselines, drift and enforcement"
+)]
 struct Cli {
     /// Controller URL.
-    #[arg(long, global = true, env = "HOLDFAST_CONTROLLER", default_value = "http://127.0.0.1:7400")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOLDFAST_CONTROLLER",
+        default_value = "http://127.0.0.1:7400"
+    )]
     controller: String,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
@@ -153,7 +162,9 @@ impl From<tonic::Status> for Failure {
             _ => 1,
         };
         let message = match s.code() {
-            tonic::Code::Unavailable if s.message().contains("transport") || s.message().is_empty() => {
+            tonic::Code::Unavailable
+                if s.message().contains("transport") || s.message().is_empty() =>
+            {
                 format!("controller unavailable: {}", s.message())
             }
             _ => s.message().to_string(),
@@ -163,7 +174,10 @@ impl From<tonic::Status> for Failure {
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -204,10 +218,16 @@ fn one_line(rendered: &str) -> String {
 
 async fn connect(url: &str) -> Result<AdminServiceClient<Channel>, Failure> {
     let endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(|_| usage(format!("invalid --controller {url:?}: expected http://HOST:PORT")))?
+        .map_err(|_| {
+            usage(format!(
+                "invalid --controller {url:?}: expected http://HOST:PORT"
+            ))
+        })?
         .connect_timeout(Duration::from_secs(5));
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(usage(format!("invalid --controller {url:?}: expected http://HOST:PORT")));
+        return Err(usage(format!(
+            "invalid --controller {url:?}: expected http://HOST:PORT"
+        )));
     }
     let channel = endpoint.connect().await.map_err(|e| Failure {
         code: 1,
@@ -229,12 +249,21 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let out = Output::new(cli.output == Format::Json);
-    if let Command::Baseline(BaselineCmd::Show { version: Some(0), .. }) = cli.command {
+    if let Command::Baseline(BaselineCmd::Show {
+        version: Some(0), ..
+    }) = cli.command
+    {
         return Err(usage("VERSION starts at 1"));
     }
     let mut client = connect(&cli.controller).await?;
     match cli.command {
-        Command::Env(EnvCmd::Create { name, account, regions, resource_types, enforcement }) => {
+        Command::Env(EnvCmd::Create {
+            name,
+            account,
+            regions,
+            resource_types,
+            enforcement,
+        }) => {
             let env = client
                 .create_environment(admin::CreateEnvironmentRequest {
                     name,
@@ -248,14 +277,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out.env(&env);
         }
         Command::Env(EnvCmd::List) => {
-            let list = client.list_environments(admin::ListEnvironmentsRequest {}).await?.into_inner();
+            let list = client
+                .list_environments(admin::ListEnvironmentsRequest {})
+                .await?
+                .into_inner();
             out.envs(&list.environments);
         }
         Command::Env(EnvCmd::Show { name }) => {
-            let env = client.get_environment(admin::GetEnvironmentRequest { name }).await?.into_inner();
+            let env = client
+                .get_environment(admin::GetEnvironmentRequest { name })
+                .await?
+                .into_inner();
             out.env(&env);
         }
-        Command::Baseline(BaselineCmd::Create { name, reason, timeout }) => {
+        Command::Baseline(BaselineCmd::Create {
+            name,
+            reason,
+            timeout,
+        }) => {
             let mut stream = client
                 .create_baseline(admin::CreateBaselineRequest {
                     environment: name.clone(),
@@ -291,21 +330,30 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Baseline(BaselineCmd::Show { name, version }) => {
             let b = client
-                .get_baseline(admin::GetBaselineRequest { environment: name, version: version.unwrap_or(0) })
+                .get_baseline(admin::GetBaselineRequest {
+                    environment: name,
+                    version: version.unwrap_or(0),
+                })
                 .await?
                 .into_inner();
             out.baseline(&b);
         }
         Command::Drift(DriftCmd::List { name, all }) => {
             let list = client
-                .list_drift(admin::ListDriftRequest { environment: name, all })
+                .list_drift(admin::ListDriftRequest {
+                    environment: name,
+                    all,
+                })
                 .await?
                 .into_inner();
             out.drift(&list.drift);
         }
         Command::Enforcement(EnforcementCmd::Set { name, mode }) => {
             let env = client
-                .set_enforcement(admin::SetEnforcementRequest { name, mode: EnforcementMode::from(mode) as i32 })
+                .set_enforcement(admin::SetEnforcementRequest {
+                    name,
+                    mode: EnforcementMode::from(mode) as i32,
+                })
                 .await?
                 .into_inner();
             out.env(&env);

@@ -15,7 +15,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -50,7 +53,9 @@ fn mode(m: i32) -> &'static str {
 
 fn key_json(k: Option<&admin::ResourceKey>) -> Value {
     match k {
-        Some(k) => json!({"type": k.resource_type, "id": k.id, "account": k.account_id, "region": k.region}),
+        Some(k) => {
+            json!({"type": k.resource_type, "id": k.id, "account": k.account_id, "region": k.region})
+        }
         None => Value::Null,
     }
 }
@@ -122,7 +127,10 @@ fn remediation_json(r: &admin::RemediationRecord) -> Value {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values always serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values always serialize")
+    );
 }
 
 impl Output {
@@ -141,13 +149,31 @@ impl Output {
         println!("enforcement:  {}", mode(e.enforcement));
         println!(
             "baseline:     {}",
-            if e.current_baseline == 0 { "none".to_string() } else { format!("v{}", e.current_baseline) }
+            if e.current_baseline == 0 {
+                "none".to_string()
+            } else {
+                format!("v{}", e.current_baseline)
+            }
         );
-        println!("agent:        {}", if e.agent_connected { "connected" } else { "not connected" });
+        println!(
+            "agent:        {}",
+            if e.agent_connected {
+                "connected"
+            } else {
+                "not connected"
+            }
+        );
         println!("open drift:   {}", e.open_drift);
         if !e.partitions.is_empty() {
             println!();
-            let mut t = Table::new(&["REGION", "TYPE", "STATUS", "RESOURCES", "COLLECTED", "ERROR"]);
+            let mut t = Table::new(&[
+                "REGION",
+                "TYPE",
+                "STATUS",
+                "RESOURCES",
+                "COLLECTED",
+                "ERROR",
+            ]);
             for p in &e.partitions {
                 t.row(vec![
                     p.region.clone(),
@@ -166,14 +192,26 @@ impl Output {
         if self.json {
             return print_json(&Value::Array(envs.iter().map(env_json).collect()));
         }
-        let mut t = Table::new(&["NAME", "ACCOUNT", "REGIONS", "ENFORCEMENT", "BASELINE", "AGENT", "OPEN DRIFT"]);
+        let mut t = Table::new(&[
+            "NAME",
+            "ACCOUNT",
+            "REGIONS",
+            "ENFORCEMENT",
+            "BASELINE",
+            "AGENT",
+            "OPEN DRIFT",
+        ]);
         for e in envs {
             t.row(vec![
                 e.name.clone(),
                 e.account_id.clone(),
                 e.regions.join(","),
                 mode(e.enforcement).into(),
-                if e.current_baseline == 0 { "-".into() } else { format!("v{}", e.current_baseline) },
+                if e.current_baseline == 0 {
+                    "-".into()
+                } else {
+                    format!("v{}", e.current_baseline)
+                },
                 if e.agent_connected { "connected" } else { "-" }.into(),
                 e.open_drift.to_string(),
             ]);
@@ -186,7 +224,10 @@ impl Output {
         if self.json {
             return print_json(&summary_json(s));
         }
-        println!("baseline v{} of {} approved: {} resource(s) at {}", s.version, s.environment, s.resources, s.created_at);
+        println!(
+            "baseline v{} of {} approved: {} resource(s) at {}",
+            s.version, s.environment, s.resources, s.created_at
+        );
     }
 
     pub fn baselines(&self, list: &[admin::BaselineSummary]) {
@@ -221,7 +262,12 @@ impl Output {
         let mut t = Table::new(&["TYPE", "REGION", "ID", "HASH"]);
         for r in &b.resources {
             let k = r.resource.clone().unwrap_or_default();
-            t.row(vec![k.resource_type, k.region, k.id, r.hash[..12.min(r.hash.len())].to_string()]);
+            t.row(vec![
+                k.resource_type,
+                k.region,
+                k.id,
+                r.hash[..12.min(r.hash.len())].to_string(),
+            ]);
         }
         t.print();
     }
@@ -234,22 +280,49 @@ impl Output {
             println!("no drift");
             return;
         }
-        let mut t = Table::new(&["RESOURCE", "REGION", "KIND", "STATUS", "DETECTED", "CHANGES"]);
+        let mut t = Table::new(&[
+            "RESOURCE", "REGION", "KIND", "STATUS", "DETECTED", "CHANGES",
+        ]);
         for d in list {
             let k = d.resource.clone().unwrap_or_default();
             let mut changes: Vec<String> = d
                 .changes
                 .iter()
-                .map(|c| format!("{}: {} -> {}", c.path, short(&c.old_json), short(&c.new_json)))
+                .map(|c| {
+                    format!(
+                        "{}: {} -> {}",
+                        c.path,
+                        short(&c.old_json),
+                        short(&c.new_json)
+                    )
+                })
                 .collect();
             if !d.note.is_empty() {
                 changes.push(format!("[{}]", d.note));
             }
-            let status = if d.healed_at.is_empty() { d.status.clone() } else { format!("{} {}", d.status, d.healed_at) };
+            let status = if d.healed_at.is_empty() {
+                d.status.clone()
+            } else {
+                format!("{} {}", d.status, d.healed_at)
+            };
             let first = changes.first().cloned().unwrap_or_default();
-            t.row(vec![k.id.clone(), k.region.clone(), d.kind.clone(), status, d.detected_at.clone(), first]);
+            t.row(vec![
+                k.id.clone(),
+                k.region.clone(),
+                d.kind.clone(),
+                status,
+                d.detected_at.clone(),
+                first,
+            ]);
             for more in changes.iter().skip(1) {
-                t.row(vec![String::new(), String::new(), String::new(), String::new(), String::new(), more.clone()]);
+                t.row(vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    more.clone(),
+                ]);
             }
         }
         t.print();
@@ -265,7 +338,10 @@ impl Output {
         }
         for r in list {
             let k = r.resource.clone().unwrap_or_default();
-            println!("{}  {} {}/{}  {}", r.id, k.resource_type, k.region, k.id, r.status);
+            println!(
+                "{}  {} {}/{}  {}",
+                r.id, k.resource_type, k.region, k.id, r.status
+            );
             for j in &r.journal {
                 println!("    {}  {:<9} {}", j.at, j.step, j.detail);
             }
@@ -286,10 +362,19 @@ fn short(json_text: &str) -> String {
             };
             let src = o["source"]
                 .as_object()
-                .and_then(|s| s.values().find(|v| v.is_string() && v.as_str() != s.get("kind").and_then(|k| k.as_str())))
+                .and_then(|s| {
+                    s.values().find(|v| {
+                        v.is_string() && v.as_str() != s.get("kind").and_then(|k| k.as_str())
+                    })
+                })
                 .and_then(|v| v.as_str())
                 .unwrap_or("?");
-            format!("{} {} from {}", o["protocol"].as_str().unwrap_or("?"), ports, src)
+            format!(
+                "{} {} from {}",
+                o["protocol"].as_str().unwrap_or("?"),
+                ports,
+                src
+            )
         }
         _ => json_text.to_string(),
     }

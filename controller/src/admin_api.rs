@@ -96,7 +96,9 @@ impl AdminService for AdminApi {
             .into());
         }
         if r.regions.is_empty() {
-            return Err(Error::InvalidArgument("regions: at least one region is required".into()).into());
+            return Err(
+                Error::InvalidArgument("regions: at least one region is required".into()).into(),
+            );
         }
         let regions: BTreeSet<String> = r.regions.iter().map(|s| s.trim().to_string()).collect();
         for region in &regions {
@@ -108,7 +110,10 @@ impl AdminService for AdminApi {
                 .map(String::from)
                 .collect()
         } else {
-            r.resource_types.iter().map(|s| s.trim().to_string()).collect()
+            r.resource_types
+                .iter()
+                .map(|s| s.trim().to_string())
+                .collect()
         };
         for t in &types {
             if holdfast_core::type_info(t).is_none() {
@@ -144,7 +149,9 @@ impl AdminService for AdminApi {
         for env in self.hub.records.list_envs().await? {
             environments.push(self.env_wire(&env).await?);
         }
-        Ok(Response::new(admin::ListEnvironmentsResponse { environments }))
+        Ok(Response::new(admin::ListEnvironmentsResponse {
+            environments,
+        }))
     }
 
     async fn get_environment(
@@ -162,7 +169,9 @@ impl AdminService for AdminApi {
         let r = request.into_inner();
         let mode = convert::mode_from_wire(r.mode)
             .map_err(Error::InvalidArgument)?
-            .ok_or_else(|| Error::InvalidArgument("mode: one of off, notify, enforce is required".into()))?;
+            .ok_or_else(|| {
+                Error::InvalidArgument("mode: one of off, notify, enforce is required".into())
+            })?;
         // Compare-and-swap, retried on a concurrent change of the same env.
         for _ in 0..5 {
             let (mut env, revision) = self.env(&r.name).await?;
@@ -234,14 +243,21 @@ impl AdminService for AdminApi {
         let (current, _) = self.hub.records.current_version(&env.name).await?;
         let version = if r.version == 0 { current } else { r.version };
         if version == 0 {
-            return Err(Error::NotFound(format!("environment {:?} has no baseline yet", env.name)).into());
+            return Err(
+                Error::NotFound(format!("environment {:?} has no baseline yet", env.name)).into(),
+            );
         }
         let baseline = self
             .hub
             .records
             .load_baseline(&env.name, version)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("environment {:?} has no baseline version {version}", env.name)))?;
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "environment {:?} has no baseline version {version}",
+                    env.name
+                ))
+            })?;
         let mut resources = Vec::new();
         for ((region, rtype), part) in &baseline.parts {
             for res in part.iter() {
@@ -302,7 +318,11 @@ async fn build_baseline(
 ) -> Result<admin::Baseline, Error> {
     let expected: BTreeSet<(String, String)> = env.partitions().into_iter().collect();
     let (collection_id, mut rx) = hub
-        .start_collection(&env.account, env.regions.clone(), env.resource_types.clone())
+        .start_collection(
+            &env.account,
+            env.regions.clone(),
+            env.resource_types.clone(),
+        )
         .await?;
     let progress = |event: Event| admin::CreateBaselineProgress { event: Some(event) };
     let _ = tx
@@ -357,7 +377,10 @@ async fn build_baseline(
     };
     hub.stop_waiting(&collection_id);
     outcome?;
-    let meta = hub.records.create_baseline(&env.name, reason, &parts).await?;
+    let meta = hub
+        .records
+        .create_baseline(&env.name, reason, &parts)
+        .await?;
     tracing::info!(env = %env.name, version = meta.version, resources = meta.resources, "baseline created");
     if let Some((fresh, _)) = hub.records.get_env(&env.name).await? {
         hub.env_changed(fresh).await;

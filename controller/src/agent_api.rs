@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_proto::agent::v1::agent_service_server::AgentService;
-use holdfast_proto::agent::v1::{agent_message, controller_message, AgentMessage, ControllerMessage, Hello, Welcome};
+use holdfast_proto::agent::v1::{
+    agent_message, controller_message, AgentMessage, ControllerMessage, Hello, Welcome,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -65,8 +67,12 @@ impl AgentService for AgentApi {
             Err(_) => return Err(Status::deadline_exceeded("no hello within 10s")),
             Ok(Err(e)) => return Err(e),
             Ok(Ok(None)) => return Err(Status::cancelled("stream closed before hello")),
-            Ok(Ok(Some(AgentMessage { msg: Some(agent_message::Msg::Hello(h)) }))) => h,
-            Ok(Ok(Some(_))) => return Err(Status::invalid_argument("the first message must be hello")),
+            Ok(Ok(Some(AgentMessage {
+                msg: Some(agent_message::Msg::Hello(h)),
+            }))) => h,
+            Ok(Ok(Some(_))) => {
+                return Err(Status::invalid_argument("the first message must be hello"))
+            }
         };
         let identity = resolve_identity(&Request::from_parts(meta, ext, ()), &hello)?;
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -81,7 +87,10 @@ impl AgentService for AgentApi {
         };
         let _ = tx.send(Ok(welcome)).await;
         // A fresh full collection rebuilds this replica's observed state.
-        if let Err(e) = hub.request_collection(&identity.account, vec![], vec![]).await {
+        if let Err(e) = hub
+            .request_collection(&identity.account, vec![], vec![])
+            .await
+        {
             tracing::warn!(error = %e, "cannot request the initial collection");
         }
         tokio::spawn(async move {
@@ -89,7 +98,8 @@ impl AgentService for AgentApi {
                 match inbound.message().await {
                     Ok(Some(AgentMessage { msg: Some(msg) })) => match msg {
                         agent_message::Msg::Partition(p) => {
-                            hub.dispatch_partition(partition_from_wire(p, &identity.account)).await
+                            hub.dispatch_partition(partition_from_wire(p, &identity.account))
+                                .await
                         }
                         agent_message::Msg::RemediationResult(r) => {
                             hub.dispatch_result(&identity.account, r).await

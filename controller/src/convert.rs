@@ -37,7 +37,13 @@ pub fn partition_from_wire(p: agent::Partition, account: &str) -> PartitionData 
         }
         return data;
     }
-    match validate_resources(&data.resource_type, &data.region, &p.account_id, account, p.resources) {
+    match validate_resources(
+        &data.resource_type,
+        &data.region,
+        &p.account_id,
+        account,
+        p.resources,
+    ) {
         Ok(resources) => data.resources = Arc::new(resources),
         Err(e) => {
             tracing::warn!(account, region = %data.region, resource_type = %data.resource_type, error = %e,
@@ -111,7 +117,12 @@ pub fn mode_from_wire(m: i32) -> Result<Option<Mode>, String> {
     }
 }
 
-pub fn env_to_wire(e: &Environment, current: u64, connected: bool, view: &EnvView) -> admin::Environment {
+pub fn env_to_wire(
+    e: &Environment,
+    current: u64,
+    connected: bool,
+    view: &EnvView,
+) -> admin::Environment {
     admin::Environment {
         name: e.name.clone(),
         account_id: e.account.clone(),

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use holdfast_core::{diff_partition, plan_remediation, Drift, DriftKind, ObservedResource, PlanError};
+use holdfast_core::{
+    diff_partition, plan_remediation, Drift, DriftKind, ObservedResource, PlanError,
+};
 use holdfast_proto::agent::v1::{
     controller_message, Remediation, RemediationOutcome, RemediationResult, ResourceRef as WireRef,
 };
@@ -184,15 +186,20 @@ impl Decider {
 
     /// Diffs one partition against the baseline and records what changed.
     async fn evaluate(&mut self, key: &PartKey) {
-        let Some(baseline) = &self.baseline else { return };
-        let Some(observed) = self.observed.get(key).cloned() else { return };
+        let Some(baseline) = &self.baseline else {
+            return;
+        };
+        let Some(observed) = self.observed.get(key).cloned() else {
+            return;
+        };
         let empty = Arc::new(Vec::new());
         let base = baseline.parts.get(key).cloned().unwrap_or(empty);
         let version = baseline.meta.version;
         let drifts = diff_partition(&base, &observed);
 
         // Healed: open drift in this partition that is no longer there.
-        let current: std::collections::HashSet<&str> = drifts.iter().map(|d| d.id.as_str()).collect();
+        let current: std::collections::HashSet<&str> =
+            drifts.iter().map(|d| d.id.as_str()).collect();
         let healed: Vec<ResKey> = self
             .open
             .keys()
@@ -210,7 +217,9 @@ impl Decider {
                     tracing::info!(env = %self.env.name, resource = %rec.resource.id, drift = %rec.id, "drift healed");
                     self.open.remove(&rk);
                 }
-                Err(e) => tracing::error!(env = %self.env.name, error = %e, "cannot record healed drift"),
+                Err(e) => {
+                    tracing::error!(env = %self.env.name, error = %e, "cannot record healed drift")
+                }
             }
         }
 
@@ -289,8 +298,19 @@ impl Decider {
     }
 
     /// Journals a remediation, then sends it to the agent.
-    async fn enforce(&mut self, rk: ResKey, mut drift: DriftRecord, d: &Drift, desired: &serde_json::Value, version: u64) {
-        if self.inflight.values().any(|(r, _)| res_key(&r.resource) == rk) {
+    async fn enforce(
+        &mut self,
+        rk: ResKey,
+        mut drift: DriftRecord,
+        d: &Drift,
+        desired: &serde_json::Value,
+        version: u64,
+    ) {
+        if self
+            .inflight
+            .values()
+            .any(|(r, _)| res_key(&r.resource) == rk)
+        {
             return;
         }
         let Some(observed) = &d.observed else { return };
@@ -338,14 +358,18 @@ impl Decider {
         rec.step(
             RemediationStatus::Pending,
             "decided",
-            format!("restore baseline v{version}: {}", rec.planned_actions.join("; ")),
+            format!(
+                "restore baseline v{version}: {}",
+                rec.planned_actions.join("; ")
+            ),
         );
         // Invariant 3: journaled before it is sent.
         if let Err(e) = self.hub.records.put_remediation(&rec).await {
             tracing::error!(env = %self.env.name, error = %e, "cannot journal remediation; not sent");
             return;
         }
-        self.attempts.insert(rk.clone(), (hash.clone(), Instant::now()));
+        self.attempts
+            .insert(rk.clone(), (hash.clone(), Instant::now()));
         let msg = controller_message::Msg::Remediation(Remediation {
             remediation_id: rec.id.clone(),
             resource: Some(WireRef {
@@ -368,7 +392,11 @@ impl Decider {
                 self.inflight.insert(rec.id.clone(), (rec, Instant::now()));
             }
             Err(e) => {
-                rec.step(RemediationStatus::Abandoned, "abandoned", format!("not sent: {e}"));
+                rec.step(
+                    RemediationStatus::Abandoned,
+                    "abandoned",
+                    format!("not sent: {e}"),
+                );
                 if let Err(e) = self.hub.records.put_remediation(&rec).await {
                     tracing::error!(env = %self.env.name, error = %e, "cannot journal the abandoned step");
                 }
@@ -380,12 +408,15 @@ impl Decider {
         let Some((mut rec, _)) = self.inflight.remove(&result.remediation_id) else {
             return;
         };
-        let outcome = RemediationOutcome::try_from(result.outcome).unwrap_or(RemediationOutcome::Unspecified);
+        let outcome =
+            RemediationOutcome::try_from(result.outcome).unwrap_or(RemediationOutcome::Unspecified);
         let status = match outcome {
             RemediationOutcome::Applied => RemediationStatus::Applied,
             RemediationOutcome::Conflict => RemediationStatus::Conflict,
             RemediationOutcome::Noop => RemediationStatus::Noop,
-            RemediationOutcome::Failed | RemediationOutcome::Unspecified => RemediationStatus::Failed,
+            RemediationOutcome::Failed | RemediationOutcome::Unspecified => {
+                RemediationStatus::Failed
+            }
         };
         rec.actions = result.actions.clone();
         rec.step(status, outcome.label(), result.message.clone());

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use holdfast_core::ObservedResource;
-use holdfast_proto::agent::v1::{controller_message, CollectRequest, ControllerMessage, RemediationResult};
+use holdfast_proto::agent::v1::{
+    controller_message, CollectRequest, ControllerMessage, RemediationResult,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -143,7 +145,10 @@ impl Hub {
     }
 
     pub fn agent_connected(&self, account: &str) -> bool {
-        self.sessions.lock().expect("sessions lock").contains_key(account)
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .contains_key(account)
     }
 
     /// Registers an agent stream; a newer stream for the same account
@@ -177,7 +182,11 @@ impl Hub {
     }
 
     /// Sends a message to the account's agent.
-    pub async fn send_to_agent(&self, account: &str, msg: controller_message::Msg) -> Result<(), Error> {
+    pub async fn send_to_agent(
+        &self,
+        account: &str,
+        msg: controller_message::Msg,
+    ) -> Result<(), Error> {
         let tx = self
             .sessions
             .lock()
@@ -189,7 +198,11 @@ impl Hub {
             })?;
         tx.send_timeout(Ok(ControllerMessage { msg: Some(msg) }), SEND_TIMEOUT)
             .await
-            .map_err(|_| Error::Unavailable(format!("the agent of account {account} is not reading its stream")))
+            .map_err(|_| {
+                Error::Unavailable(format!(
+                    "the agent of account {account} is not reading its stream"
+                ))
+            })
     }
 
     /// Asks the account's agent to collect now; returns the collection id.
@@ -245,7 +258,10 @@ impl Hub {
     }
 
     pub fn stop_waiting(&self, collection_id: &str) {
-        self.waiters.lock().expect("waiters lock").remove(collection_id);
+        self.waiters
+            .lock()
+            .expect("waiters lock")
+            .remove(collection_id);
     }
 
     /// Routes a partition to its collection's waiter and to every
@@ -263,7 +279,8 @@ impl Hub {
                 let _ = w.send(data.clone()).await;
             }
         }
-        for tx in self.deciders_for(|e| e.covers(&data.account, &data.region, &data.resource_type)) {
+        for tx in self.deciders_for(|e| e.covers(&data.account, &data.region, &data.resource_type))
+        {
             let _ = tx.send(EnvEvent::Partition(data.clone())).await;
         }
     }

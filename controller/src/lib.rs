@@ -24,7 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Controller settings (flags, with `HOLDFAST_*` environment fallbacks).
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "holdfast-controller", version, about = "Holdfast controller: baselines, drift and enforcement for a fleet of agents")]
+#[command(
+    name = "holdfast-controller",
+    version,
+    about = "Holdfast controller: baselines, drift and enforcement for a fleet of agents"
+)]
 pub struct Config {
     /// Address to serve the agent stream and the admin API on.
     #[arg(long, env = "HOLDFAST_LISTEN", default_value = "127.0.0.1:7400")]
@@ -46,7 +50,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let _ = rustls::crypto::ring::default_provider().install_default();
     for e in &config.etcd {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
-            anyhow::bail!("invalid --etcd endpoint {e:?}: expected http://HOST:PORT or https://HOST:PORT");
+            anyhow::bail!(
+                "invalid --etcd endpoint {e:?}: expected http://HOST:PORT or https://HOST:PORT"
+            );
         }
     }
     let store = store::etcd::EtcdStore::connect(&config.etcd, config.etcd_connect_timeout)
@@ -68,20 +74,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
-        .add_service(AgentServiceServer::new(agent_api::AgentApi { hub: hub.clone() }))
-        .add_service(AdminServiceServer::new(admin_api::AdminApi { hub: hub.clone() }))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            {
-                let shutdown = shutdown.clone();
-                let hub = hub.clone();
-                async move {
-                    shutdown.cancelled().await;
-                    // Long-lived agent streams would hold the server open.
-                    hub.close_sessions();
-                }
-            },
-        );
+        .add_service(AgentServiceServer::new(agent_api::AgentApi {
+            hub: hub.clone(),
+        }))
+        .add_service(AdminServiceServer::new(admin_api::AdminApi {
+            hub: hub.clone(),
+        }))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), {
+            let shutdown = shutdown.clone();
+            let hub = hub.clone();
+            async move {
+                shutdown.cancelled().await;
+                // Long-lived agent streams would hold the server open.
+                hub.close_sessions();
+            }
+        });
     let serving = tokio::spawn(server);
     shutdown.cancelled().await;
     match tokio::time::timeout(Duration::from_secs(10), serving).await {

@@ -266,7 +266,11 @@ impl Records {
         let key = Self::env_key(&env.name);
         let applied = self
             .store
-            .commit(Txn::new().when(Condition::Absent(key.clone())).put(key, encode(env)))
+            .commit(
+                Txn::new()
+                    .when(Condition::Absent(key.clone()))
+                    .put(key, encode(env)),
+            )
             .await?;
         if applied {
             Ok(())
@@ -445,7 +449,11 @@ impl Records {
             .collect()
     }
 
-    pub async fn get_baseline_meta(&self, env: &str, version: u64) -> Result<Option<BaselineMeta>, Error> {
+    pub async fn get_baseline_meta(
+        &self,
+        env: &str,
+        version: u64,
+    ) -> Result<Option<BaselineMeta>, Error> {
         let key = Self::meta_key(env, version);
         match self.store.get(&key).await? {
             Some(v) => Ok(Some(decode(&key, &v.value)?)),

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Drift engine benchmark over synthetic canonical security groups.
 //!
 //! `cargo bench -p holdfast-core --bench drift [-- SIZE...]` (default sizes
@@ -27,10 +28,21 @@ fn rule(port: i32, cidr: &str) -> Rule {
 
 fn group(i: usize) -> SecurityGroup {
     let mut ingress = BTreeMap::new();
-    for r in [rule(443, "0.0.0.0/0"), rule(8000 + (i % 50) as i32, &format!("10.{}.0.0/16", i % 256))] {
+    for r in [
+        rule(443, "0.0.0.0/0"),
+        rule(8000 + (i % 50) as i32, &format!("10.{}.0.0/16", i % 256)),
+    ] {
         ingress.insert(r.key(), r);
     }
-    let all = Rule { protocol: "all".into(), from_port: None, to_port: None, source: Source::Ipv4 { cidr: "0.0.0.0/0".into() }, description: None };
+    let all = Rule {
+        protocol: "all".into(),
+        from_port: None,
+        to_port: None,
+        source: Source::Ipv4 {
+            cidr: "0.0.0.0/0".into(),
+        },
+        description: None,
+    };
     let mut egress = BTreeMap::new();
     egress.insert(all.key(), all);
     SecurityGroup {
@@ -56,9 +68,19 @@ fn best_of<F: FnMut() -> usize>(runs: usize, mut f: F) -> (Duration, usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![100_000, 1_000_000] } else { sizes };
-    println!("{:>10}  {:>10}  {:>8}  {:>12}  {:>10}", "resources", "scenario", "drifts", "best of 5", "target");
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        sizes
+    };
+    println!(
+        "{:>10}  {:>10}  {:>8}  {:>12}  {:>10}",
+        "resources", "scenario", "drifts", "best of 5", "target"
+    );
     for n in sizes {
         let built = Instant::now();
         let mut baseline: Vec<ObservedResource> = (0..n)
@@ -71,7 +93,11 @@ fn main() {
         // A separate observation: own ids and entries, same attribute bodies.
         let unchanged: Vec<ObservedResource> = baseline
             .iter()
-            .map(|r| ObservedResource { id: r.id.clone(), hash: r.hash, attributes: Arc::clone(&r.attributes) })
+            .map(|r| ObservedResource {
+                id: r.id.clone(),
+                hash: r.hash,
+                attributes: Arc::clone(&r.attributes),
+            })
             .collect();
         let modified: Vec<ObservedResource> = baseline
             .iter()
@@ -83,14 +109,21 @@ fn main() {
                     g.ingress.insert(ssh.key(), ssh);
                     ObservedResource::new(r.id.clone(), g.to_value())
                 } else {
-                    ObservedResource { id: r.id.clone(), hash: r.hash, attributes: Arc::clone(&r.attributes) }
+                    ObservedResource {
+                        id: r.id.clone(),
+                        hash: r.hash,
+                        attributes: Arc::clone(&r.attributes),
+                    }
                 }
             })
             .collect();
         eprintln!("built {n} synthetic groups in {:.1?}", built.elapsed());
 
         let scale = n as f64 / 1_000_000.0;
-        for (name, observed, target_ms) in [("unchanged", &unchanged, 100.0), ("1% modified", &modified, 500.0)] {
+        for (name, observed, target_ms) in [
+            ("unchanged", &unchanged, 100.0),
+            ("1% modified", &modified, 500.0),
+        ] {
             let (t, drifts) = best_of(5, || diff_partition(&baseline, observed).len());
             let target = Duration::from_secs_f64(target_ms * scale / 1000.0);
             println!(

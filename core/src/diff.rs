@@ -210,13 +210,26 @@ mod tests {
 
     #[test]
     fn partition_diff_classifies() {
-        let base = vec![res("a", json!({"x": 1})), res("b", json!({"x": 1})), res("c", json!({"x": 1}))];
-        let obs = vec![res("a", json!({"x": 1})), res("c", json!({"x": 2})), res("d", json!({"x": 1}))];
+        let base = vec![
+            res("a", json!({"x": 1})),
+            res("b", json!({"x": 1})),
+            res("c", json!({"x": 1})),
+        ];
+        let obs = vec![
+            res("a", json!({"x": 1})),
+            res("c", json!({"x": 2})),
+            res("d", json!({"x": 1})),
+        ];
         let drift = diff_partition(&base, &obs);
-        let summary: Vec<(&str, DriftKind)> = drift.iter().map(|d| (d.id.as_str(), d.kind)).collect();
+        let summary: Vec<(&str, DriftKind)> =
+            drift.iter().map(|d| (d.id.as_str(), d.kind)).collect();
         assert_eq!(
             summary,
-            vec![("b", DriftKind::Removed), ("c", DriftKind::Modified), ("d", DriftKind::Added)]
+            vec![
+                ("b", DriftKind::Removed),
+                ("c", DriftKind::Modified),
+                ("d", DriftKind::Added)
+            ]
         );
         assert_eq!(drift[1].changes.len(), 1);
         assert_eq!(drift[1].changes[0].path, "x");

@@ -120,7 +120,13 @@ impl Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.protocol, self.ports_label(), self.source)?;
+        write!(
+            f,
+            "{} {} {}",
+            self.protocol,
+            self.ports_label(),
+            self.source
+        )?;
         if let Some(d) = &self.description {
             write!(f, " ({d:?})")?;
         }
@@ -295,8 +301,7 @@ fn normalize_permissions(
             rules
                 .entry(rule.key())
                 .and_modify(|existing: &mut Rule| {
-                    if rule.description < existing.description || existing.description.is_none()
-                    {
+                    if rule.description < existing.description || existing.description.is_none() {
                         existing.description = rule.description.clone();
                     }
                 })
@@ -334,7 +339,9 @@ pub enum SgAction {
 impl fmt::Display for SgAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SgAction::AuthorizeIngress { rule } => write!(f, "AuthorizeSecurityGroupIngress {rule}"),
+            SgAction::AuthorizeIngress { rule } => {
+                write!(f, "AuthorizeSecurityGroupIngress {rule}")
+            }
             SgAction::AuthorizeEgress { rule } => write!(f, "AuthorizeSecurityGroupEgress {rule}"),
             SgAction::UpdateIngressDescription { rule } => {
                 write!(f, "UpdateSecurityGroupRuleDescriptionsIngress {rule}")

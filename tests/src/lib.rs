@@ -40,7 +40,13 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
-        .and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) })
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
         .expect("target directory");
     let path = dir.join(name);
     assert!(
@@ -85,7 +91,11 @@ impl Proc {
             .stderr(file)
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
-        Ok(Proc { name: name.to_string(), child: Some(child), log })
+        Ok(Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -93,7 +103,10 @@ impl Proc {
     }
 
     fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
     }
 
     /// SIGSTOP: the process stops answering but keeps its state.
@@ -124,7 +137,10 @@ impl Proc {
     }
 
     fn signal_child(&self, child: &Child, sig: &str) {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status();
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -137,7 +153,12 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("----- {} log ({}) -----\n{}", self.name, self.log.display(), self.log_tail(60));
+            eprintln!(
+                "----- {} log ({}) -----\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(60)
+            );
         }
         if let Some(mut c) = self.child.take() {
             self.signal_child(&c, "CONT");
@@ -162,7 +183,10 @@ fn wait_port(port: u16, timeout: Duration, what: &str) -> Result<()> {
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
     let code = resp
@@ -170,7 +194,11 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .context("malformed HTTP response")?;
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     Ok((code, body))
 }
 
@@ -211,7 +239,11 @@ impl Etcd {
         while Instant::now() < deadline {
             if let Ok((200, body)) = http_get(client, "/health") {
                 if body.contains("true") {
-                    return Ok(Etcd { proc, url, _dir: dir });
+                    return Ok(Etcd {
+                        proc,
+                        url,
+                        _dir: dir,
+                    });
                 }
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -240,7 +272,10 @@ impl Moto {
         let port = free_port();
         let server = moto_server_path();
         if !server.exists() {
-            bail!("{} not found: run deploy/dev/setup.sh (or set HOLDFAST_MOTO_SERVER)", server.display());
+            bail!(
+                "{} not found: run deploy/dev/setup.sh (or set HOLDFAST_MOTO_SERVER)",
+                server.display()
+            );
         }
         let proc = Proc::spawn(
             "moto",
@@ -253,7 +288,12 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok((200, _)) = http_get(port, "/moto-api/data.json") {
-                return Ok(Moto { proc, port, url: format!("http://127.0.0.1:{port}"), _dir: dir });
+                return Ok(Moto {
+                    proc,
+                    port,
+                    url: format!("http://127.0.0.1:{port}"),
+                    _dir: dir,
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -313,7 +353,13 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn start(controllers: &[&str], moto_url: &str, regions: &[&str], interval: &str, dir: &Path) -> Result<Agent> {
+    pub fn start(
+        controllers: &[&str],
+        moto_url: &str,
+        regions: &[&str],
+        interval: &str,
+        dir: &Path,
+    ) -> Result<Agent> {
         let proc = Proc::spawn(
             "agent",
             Command::new(bin("holdfast-agent"))
@@ -344,8 +390,12 @@ pub struct CliOutput {
 
 impl CliOutput {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("CLI output is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "CLI output is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -388,8 +438,20 @@ impl Stack {
         let etcd = Etcd::start()?;
         let moto = Moto::start()?;
         let controller = Controller::start(&etcd.url, dir.path())?;
-        let agent = Agent::start(&[&controller.url], &moto.url, &[REGION], interval, dir.path())?;
-        Ok(Stack { dir, etcd, moto, controller, agent: Some(agent) })
+        let agent = Agent::start(
+            &[&controller.url],
+            &moto.url,
+            &[REGION],
+            interval,
+            dir.path(),
+        )?;
+        Ok(Stack {
+            dir,
+            etcd,
+            moto,
+            controller,
+            agent: Some(agent),
+        })
     }
 
     pub fn cli(&self, args: &[&str]) -> CliOutput {
@@ -408,11 +470,22 @@ impl Stack {
 
     /// Creates the environment and waits until its agent is connected.
     pub fn create_env(&self, name: &str) {
-        let env = self.json(&["env", "create", name, "--account", ACCOUNT, "--regions", REGION]);
+        let env = self.json(&[
+            "env",
+            "create",
+            name,
+            "--account",
+            ACCOUNT,
+            "--regions",
+            REGION,
+        ]);
         assert_eq!(env["name"], name);
         wait_for("the agent to connect", Duration::from_secs(30), || {
             let e = self.json(&["env", "show", name]);
-            e["agent_connected"].as_bool().unwrap_or(false).then_some(())
+            e["agent_connected"]
+                .as_bool()
+                .unwrap_or(false)
+                .then_some(())
         });
     }
 
@@ -426,7 +499,10 @@ impl Stack {
     }
 
     pub fn remediations(&self, env: &str) -> Vec<Value> {
-        self.json(&["remediation", "list", env]).as_array().cloned().unwrap_or_default()
+        self.json(&["remediation", "list", env])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The status of the environment's one partition (region, SG type).
@@ -437,7 +513,8 @@ impl Stack {
 }
 
 pub async fn ec2_client(url: &str, region: &str) -> aws_sdk_ec2::Client {
-    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "holdfast-tests");
+    let creds =
+        aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "holdfast-tests");
     let conf = aws_sdk_ec2::config::Builder::new()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(aws_sdk_ec2::config::Region::new(region.to_string()))
@@ -458,9 +535,22 @@ pub fn tcp(port: i32, cidr: &str) -> aws_sdk_ec2::types::IpPermission {
 }
 
 /// Creates a VPC and a security group with the given ingress; returns the id.
-pub async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str, ingress: Vec<aws_sdk_ec2::types::IpPermission>) -> String {
-    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("create vpc");
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+pub async fn create_group(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    ingress: Vec<aws_sdk_ec2::types::IpPermission>,
+) -> String {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("create vpc");
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
     let g = ec2
         .create_security_group()
         .group_name(name)
@@ -483,7 +573,12 @@ pub async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str, ingress: Vec<aw
 
 /// The group's ingress as (protocol, from, to, cidr) tuples, sorted.
 pub async fn ingress(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, i32, i32, String)> {
-    let out = ec2.describe_security_groups().group_ids(id).send().await.expect("describe");
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(id)
+        .send()
+        .await
+        .expect("describe");
     let g = &out.security_groups()[0];
     let mut rules = Vec::new();
     for p in g.ip_permissions() {

@@ -40,10 +40,19 @@ pub fn to_raw(g: &SdkGroup) -> RawSecurityGroup {
         tags: g
             .tags()
             .iter()
-            .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
             .collect(),
         ingress: g.ip_permissions().iter().map(to_raw_permission).collect(),
-        egress: g.ip_permissions_egress().iter().map(to_raw_permission).collect(),
+        egress: g
+            .ip_permissions_egress()
+            .iter()
+            .map(to_raw_permission)
+            .collect(),
     }
 }
 
@@ -55,17 +64,32 @@ fn to_raw_permission(p: &IpPermission) -> RawPermission {
         ipv4: p
             .ip_ranges()
             .iter()
-            .map(|r| (r.cidr_ip().unwrap_or_default().to_string(), r.description().map(String::from)))
+            .map(|r| {
+                (
+                    r.cidr_ip().unwrap_or_default().to_string(),
+                    r.description().map(String::from),
+                )
+            })
             .collect(),
         ipv6: p
             .ipv6_ranges()
             .iter()
-            .map(|r| (r.cidr_ipv6().unwrap_or_default().to_string(), r.description().map(String::from)))
+            .map(|r| {
+                (
+                    r.cidr_ipv6().unwrap_or_default().to_string(),
+                    r.description().map(String::from),
+                )
+            })
             .collect(),
         prefix_lists: p
             .prefix_list_ids()
             .iter()
-            .map(|r| (r.prefix_list_id().unwrap_or_default().to_string(), r.description().map(String::from)))
+            .map(|r| {
+                (
+                    r.prefix_list_id().unwrap_or_default().to_string(),
+                    r.description().map(String::from),
+                )
+            })
             .collect(),
         groups: p
             .user_id_group_pairs()
@@ -84,7 +108,11 @@ fn to_raw_permission(p: &IpPermission) -> RawPermission {
 /// Canonical rule → SDK permission. Revocations leave the description out:
 /// a rule is identified by protocol, ports and source.
 pub fn to_permission(rule: &Rule, with_description: bool) -> IpPermission {
-    let description = if with_description { rule.description.clone() } else { None };
+    let description = if with_description {
+        rule.description.clone()
+    } else {
+        None
+    };
     let mut b = IpPermission::builder().ip_protocol(rule.api_protocol());
     if let Some(p) = rule.from_port {
         b = b.from_port(p);
@@ -93,10 +121,18 @@ pub fn to_permission(rule: &Rule, with_description: bool) -> IpPermission {
         b = b.to_port(p);
     }
     b = match &rule.source {
-        Source::Ipv4 { cidr } => b.ip_ranges(IpRange::builder().cidr_ip(cidr).set_description(description).build()),
-        Source::Ipv6 { cidr } => {
-            b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).set_description(description).build())
-        }
+        Source::Ipv4 { cidr } => b.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .set_description(description)
+                .build(),
+        ),
+        Source::Ipv6 { cidr } => b.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(cidr)
+                .set_description(description)
+                .build(),
+        ),
         Source::PrefixList { prefix_list_id } => b.prefix_list_ids(
             PrefixListId::builder()
                 .prefix_list_id(prefix_list_id)
@@ -115,7 +151,8 @@ pub fn to_permission(rule: &Rule, with_description: bool) -> IpPermission {
 }
 
 fn canonical(g: &SdkGroup) -> Result<(String, Value), CloudError> {
-    let sg = SecurityGroup::from_raw(to_raw(g)).map_err(|e| CloudError(format!("unexpected API response: {e}")))?;
+    let sg = SecurityGroup::from_raw(to_raw(g))
+        .map_err(|e| CloudError(format!("unexpected API response: {e}")))?;
     Ok((sg.group_id.clone(), sg.to_value()))
 }
 
@@ -127,7 +164,11 @@ impl Driver for SecurityGroups {
 
     async fn collect(&self, region: &str) -> Result<Vec<(String, Value)>, CloudError> {
         let client = self.cloud.ec2(region);
-        let mut pages = client.describe_security_groups().max_results(1000).into_paginator().send();
+        let mut pages = client
+            .describe_security_groups()
+            .max_results(1000)
+            .into_paginator()
+            .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| err("DescribeSecurityGroups", e))?;
@@ -141,11 +182,19 @@ impl Driver for SecurityGroups {
     async fn read(&self, region: &str, id: &str) -> Result<Option<Value>, CloudError> {
         let client = self.cloud.ec2(region);
         match client.describe_security_groups().group_ids(id).send().await {
-            Ok(out) => match out.security_groups().iter().find(|g| g.group_id() == Some(id)) {
+            Ok(out) => match out
+                .security_groups()
+                .iter()
+                .find(|g| g.group_id() == Some(id))
+            {
                 Some(g) => Ok(Some(canonical(g)?.1)),
                 None => Ok(None),
             },
-            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidGroup.NotFound") => Ok(None),
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code()) == Some("InvalidGroup.NotFound") =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(err("DescribeSecurityGroups", e)),
         }
     }
@@ -159,7 +208,8 @@ impl Driver for SecurityGroups {
     ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
         let desired = SecurityGroup::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
         let current = SecurityGroup::from_value(current).map_err(|e| (vec![], CloudError(e)))?;
-        let actions = holdfast_core::sg::plan(&desired, &current).map_err(|e| (vec![], CloudError(e.to_string())))?;
+        let actions = holdfast_core::sg::plan(&desired, &current)
+            .map_err(|e| (vec![], CloudError(e.to_string())))?;
         let client = self.cloud.ec2(region);
         let mut done = Vec::new();
         for action in actions {
@@ -218,14 +268,20 @@ impl Driver for SecurityGroups {
                     for (k, v) in tags {
                         req = req.tags(Tag::builder().key(k).value(v).build());
                     }
-                    req.send().await.map(|_| ()).map_err(|e| err("CreateTags", e))
+                    req.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| err("CreateTags", e))
                 }
                 SgAction::DeleteTags { keys } => {
                     let mut req = client.delete_tags().resources(id);
                     for k in keys {
                         req = req.tags(Tag::builder().key(k).build());
                     }
-                    req.send().await.map(|_| ()).map_err(|e| err("DeleteTags", e))
+                    req.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| err("DeleteTags", e))
                 }
             };
             match result {

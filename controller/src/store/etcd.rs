@@ -124,9 +124,8 @@ impl Store for EtcdStore {
                 revision = resp.header().map_or(0, |h| h.revision());
             }
             for item in resp.kvs() {
-                let key = String::from_utf8(item.key().to_vec()).map_err(|_| {
-                    StoreError::Rejected(format!("non-UTF-8 key under {prefix}"))
-                })?;
+                let key = String::from_utf8(item.key().to_vec())
+                    .map_err(|_| StoreError::Rejected(format!("non-UTF-8 key under {prefix}")))?;
                 out.push((
                     key,
                     Versioned {

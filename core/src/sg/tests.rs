@@ -50,8 +50,16 @@ fn protocol_numbers_and_names_are_one() {
 fn empty_description_is_absent_and_own_account_reference_is_local() {
     let mut p = perm("tcp", 80, 80, &[]);
     p.groups = vec![
-        ("sg-2".into(), Some("123456789012".into()), Some(String::new())),
-        ("sg-3".into(), Some("999999999999".into()), Some("peer".into())),
+        (
+            "sg-2".into(),
+            Some("123456789012".into()),
+            Some(String::new()),
+        ),
+        (
+            "sg-3".into(),
+            Some("999999999999".into()),
+            Some("peer".into()),
+        ),
     ];
     let sg = SecurityGroup::from_raw(raw(vec![p])).unwrap();
     let keys: Vec<&String> = sg.ingress.keys().collect();
@@ -64,10 +72,15 @@ fn invalid_input_is_named() {
     let mut r = raw(vec![perm("", 1, 1, &["10.0.0.0/8"])]);
     assert_eq!(
         SecurityGroup::from_raw(r.clone()).unwrap_err(),
-        NormalizeError::MissingProtocol { group: "sg-1".into() }
+        NormalizeError::MissingProtocol {
+            group: "sg-1".into()
+        }
     );
     r.group_id = String::new();
-    assert_eq!(SecurityGroup::from_raw(r).unwrap_err(), NormalizeError::MissingId);
+    assert_eq!(
+        SecurityGroup::from_raw(r).unwrap_err(),
+        NormalizeError::MissingId
+    );
     let err = SecurityGroup::from_raw(raw(vec![perm("tcp", 1, 1, &[""])])).unwrap_err();
     assert!(err.to_string().contains("IPv4 CIDR"), "{err}");
 }
@@ -104,13 +117,18 @@ fn each_rule_change_has_its_path() {
         protocol: "tcp".into(),
         from_port: Some(22),
         to_port: Some(22),
-        source: Source::Ipv4 { cidr: "0.0.0.0/0".into() },
+        source: Source::Ipv4 {
+            cidr: "0.0.0.0/0".into(),
+        },
         description: None,
     };
     m.ingress.insert(ssh.key(), ssh);
     assert_eq!(
         paths(&m),
-        vec![r#"ingress["tcp:22-22:0.0.0.0/0"]"#, r#"ingress["tcp:443-443:0.0.0.0/0"]"#]
+        vec![
+            r#"ingress["tcp:22-22:0.0.0.0/0"]"#,
+            r#"ingress["tcp:443-443:0.0.0.0/0"]"#
+        ]
     );
     let changes = diff_values(&base.to_value(), &m.to_value());
     assert_eq!(changes[0].old, serde_json::Value::Null);
@@ -120,19 +138,38 @@ fn each_rule_change_has_its_path() {
     // A description only.
     let mut m = base.clone();
     m.ingress.values_mut().next().unwrap().description = Some("https".into());
-    assert_eq!(paths(&m), vec![r#"ingress["tcp:443-443:0.0.0.0/0"].description"#]);
+    assert_eq!(
+        paths(&m),
+        vec![r#"ingress["tcp:443-443:0.0.0.0/0"].description"#]
+    );
 
     // IPv6, prefix list and group sources on egress.
     for source in [
-        Source::Ipv6 { cidr: "::/0".into() },
-        Source::PrefixList { prefix_list_id: "pl-1".into() },
-        Source::Group { group_id: "sg-9".into(), account: Some("111122223333".into()) },
+        Source::Ipv6 {
+            cidr: "::/0".into(),
+        },
+        Source::PrefixList {
+            prefix_list_id: "pl-1".into(),
+        },
+        Source::Group {
+            group_id: "sg-9".into(),
+            account: Some("111122223333".into()),
+        },
     ] {
         let mut m = base.clone();
-        let r = Rule { protocol: "udp".into(), from_port: Some(53), to_port: Some(53), source, description: None };
+        let r = Rule {
+            protocol: "udp".into(),
+            from_port: Some(53),
+            to_port: Some(53),
+            source,
+            description: None,
+        };
         let key = r.key();
         m.egress.insert(key.clone(), r);
-        assert_eq!(paths(&m), vec![format!("egress[{}]", serde_json::to_string(&key).unwrap())]);
+        assert_eq!(
+            paths(&m),
+            vec![format!("egress[{}]", serde_json::to_string(&key).unwrap())]
+        );
     }
 
     // Tags.
@@ -163,7 +200,10 @@ fn plan_refuses_immutable_fields() {
     let base = SecurityGroup::from_raw(raw(vec![])).unwrap();
     let mut other = base.clone();
     other.description = "changed".into();
-    assert!(matches!(plan(&base, &other), Err(PlanError::Unenforceable(_))));
+    assert!(matches!(
+        plan(&base, &other),
+        Err(PlanError::Unenforceable(_))
+    ));
 }
 
 // ---- property tests ----
@@ -173,11 +213,17 @@ fn arb_source() -> impl Strategy<Value = (u8, u8)> {
 }
 
 /// A permission list built from a small alphabet so that collisions happen.
-fn arb_perms() -> impl Strategy<Value = Vec<(u8, u8, Vec<(u8, u8)>)>> {
-    prop::collection::vec((0u8..3, 0u8..3, prop::collection::vec(arb_source(), 0..4)), 0..5)
+/// (protocol index, port index, [(source kind, source number)]) per permission.
+type PermSpec = Vec<(u8, u8, Vec<(u8, u8)>)>;
+
+fn arb_perms() -> impl Strategy<Value = PermSpec> {
+    prop::collection::vec(
+        (0u8..3, 0u8..3, prop::collection::vec(arb_source(), 0..4)),
+        0..5,
+    )
 }
 
-fn build_perms(spec: &[(u8, u8, Vec<(u8, u8)>)]) -> Vec<RawPermission> {
+fn build_perms(spec: &PermSpec) -> Vec<RawPermission> {
     let protos = ["tcp", "udp", "-1"];
     spec.iter()
         .map(|(p, port, sources)| {
@@ -190,7 +236,9 @@ fn build_perms(spec: &[(u8, u8, Vec<(u8, u8)>)]) -> Vec<RawPermission> {
             for (kind, n) in sources {
                 match kind {
                     0 => perm.ipv4.push((format!("10.{n}.0.0/16"), None)),
-                    1 => perm.ipv6.push((format!("2001:db8:{n}::/48"), Some(format!("v6 {n}")))),
+                    1 => perm
+                        .ipv6
+                        .push((format!("2001:db8:{n}::/48"), Some(format!("v6 {n}")))),
                     2 => perm.prefix_lists.push((format!("pl-{n}"), None)),
                     _ => perm.groups.push((format!("sg-{n}"), None, None)),
                 }
@@ -204,16 +252,42 @@ fn build_perms(spec: &[(u8, u8, Vec<(u8, u8)>)]) -> Vec<RawPermission> {
 fn split(perms: &[RawPermission]) -> Vec<RawPermission> {
     let mut out = Vec::new();
     for p in perms {
-        let base = RawPermission { protocol: p.protocol.clone(), from_port: p.from_port, to_port: p.to_port, ..Default::default() };
-        for s in &p.ipv4 { out.push(RawPermission { ipv4: vec![s.clone()], ..base.clone() }); }
-        for s in &p.ipv6 { out.push(RawPermission { ipv6: vec![s.clone()], ..base.clone() }); }
-        for s in &p.prefix_lists { out.push(RawPermission { prefix_lists: vec![s.clone()], ..base.clone() }); }
-        for s in &p.groups { out.push(RawPermission { groups: vec![s.clone()], ..base.clone() }); }
+        let base = RawPermission {
+            protocol: p.protocol.clone(),
+            from_port: p.from_port,
+            to_port: p.to_port,
+            ..Default::default()
+        };
+        for s in &p.ipv4 {
+            out.push(RawPermission {
+                ipv4: vec![s.clone()],
+                ..base.clone()
+            });
+        }
+        for s in &p.ipv6 {
+            out.push(RawPermission {
+                ipv6: vec![s.clone()],
+                ..base.clone()
+            });
+        }
+        for s in &p.prefix_lists {
+            out.push(RawPermission {
+                prefix_lists: vec![s.clone()],
+                ..base.clone()
+            });
+        }
+        for s in &p.groups {
+            out.push(RawPermission {
+                groups: vec![s.clone()],
+                ..base.clone()
+            });
+        }
     }
     out
 }
 
-fn dedup_spec(spec: &mut Vec<(u8, u8, Vec<(u8, u8)>)>) {
+#[allow(clippy::ptr_arg)]
+fn dedup_spec(spec: &mut PermSpec) {
     // Duplicate-free: no (protocol, port, source) twice, as in a real group.
     let mut seen = std::collections::BTreeSet::new();
     for (p, port, sources) in spec.iter_mut() {
