@@ -338,12 +338,13 @@ impl Controller {
         wait_port(self.port, Duration::from_secs(30), "controller")
     }
 
-    /// Stops the controller (SIGTERM) and starts it again on the same port.
-    pub fn restart(&mut self) -> Result<()> {
+    /// Stops the controller (SIGTERM) and starts it again on the same port;
+    /// returns how the stopped process exited.
+    pub fn restart(&mut self) -> Result<Option<std::process::ExitStatus>> {
         let status = self.proc.stop();
-        eprintln!("controller stopped: {status:?}");
         self.proc = Self::spawn(&self.etcd_url, self.port, &self.dir)?;
-        self.wait_ready()
+        self.wait_ready()?;
+        Ok(status)
     }
 }
 

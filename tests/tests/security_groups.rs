@@ -331,7 +331,16 @@ async fn controller_restart_keeps_everything_and_agent_reconnects() {
         stack.remediations(ENV),
     );
 
-    stack.controller.restart().expect("restart");
+    let started = std::time::Instant::now();
+    let status = stack.controller.restart().expect("restart");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM stops the controller cleanly: {status:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped within its shutdown deadline"
+    );
 
     let env = stack.json(&["env", "show", ENV]);
     assert_eq!(env["enforcement"], "enforce");
