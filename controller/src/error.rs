@@ -39,7 +39,8 @@ impl From<Error> for tonic::Status {
                 Status::unavailable(msg)
             }
             Error::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
-            Error::Store(StoreError::Rejected(_)) | Error::Internal(_) => Status::internal(msg),
+            Error::Store(StoreError::Rejected(_) | StoreError::Compacted { .. })
+            | Error::Internal(_) => Status::internal(msg),
         }
     }
 }

@@ -308,6 +308,7 @@ impl Records {
         self.store
             .list(&prefix)
             .await?
+            .items
             .into_iter()
             .map(|(k, v)| decode(&k, &v.value))
             .collect()
@@ -444,6 +445,7 @@ impl Records {
         self.store
             .list(&prefix)
             .await?
+            .items
             .into_iter()
             .map(|(k, v)| decode(&k, &v.value))
             .collect()
@@ -515,6 +517,7 @@ impl Records {
         self.store
             .list(&prefix)
             .await?
+            .items
             .into_iter()
             .map(|(k, v)| decode(&k, &v.value))
             .collect()
@@ -531,6 +534,7 @@ impl Records {
         self.store
             .list(&prefix)
             .await?
+            .items
             .into_iter()
             .map(|(k, v)| decode(&k, &v.value))
             .collect()

@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, TxnOp};
+use etcd_client::{
+    Client, Compare, CompareOp, EventType, GetOptions, KvClient, LeaseClient, PutOptions, TxnOp,
+    WatchClient, WatchOptions,
+};
+use tokio::sync::mpsc;
 
-use super::{Condition, Store, StoreError, Txn, Versioned};
+use super::{Condition, Event, LeaseId, Listing, Store, StoreError, Txn, Versioned, WatchStream};
 
 /// Every call is bounded so an unreachable cluster surfaces as an error
 /// instead of a hang.
@@ -17,6 +21,8 @@ const PAGE: i64 = 500;
 #[derive(Clone)]
 pub struct EtcdStore {
     kv: KvClient,
+    lease: LeaseClient,
+    watch: WatchClient,
 }
 
 impl EtcdStore {
@@ -37,6 +43,8 @@ impl EtcdStore {
                 Ok(Ok(client)) => {
                     return Ok(EtcdStore {
                         kv: client.kv_client(),
+                        lease: client.lease_client(),
+                        watch: client.watch_client(),
                     })
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -100,13 +108,10 @@ impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let mut kv = self.kv.clone();
         let resp = bounded(kv.get(key, None)).await?;
-        Ok(resp.kvs().first().map(|kv| Versioned {
-            value: kv.value().to_vec(),
-            mod_revision: kv.mod_revision(),
-        }))
+        Ok(resp.kvs().first().map(versioned))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError> {
+    async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
         let mut kv = self.kv.clone();
         let end = prefix_end(prefix);
         let mut from = prefix.as_bytes().to_vec();
@@ -126,20 +131,19 @@ impl Store for EtcdStore {
             for item in resp.kvs() {
                 let key = String::from_utf8(item.key().to_vec())
                     .map_err(|_| StoreError::Rejected(format!("non-UTF-8 key under {prefix}")))?;
-                out.push((
-                    key,
-                    Versioned {
-                        value: item.value().to_vec(),
-                        mod_revision: item.mod_revision(),
-                    },
-                ));
+                out.push((key, versioned(item)));
             }
             match (resp.more(), resp.kvs().last()) {
                 (true, Some(last)) => {
                     from = last.key().to_vec();
                     from.push(0);
                 }
-                _ => return Ok(out),
+                _ => {
+                    return Ok(Listing {
+                        revision,
+                        items: out,
+                    })
+                }
             }
         }
     }
@@ -159,12 +163,143 @@ impl Store for EtcdStore {
         let mut ops: Vec<TxnOp> = txn
             .puts
             .into_iter()
-            .map(|(k, v)| TxnOp::put(k, v, None))
+            .map(|p| {
+                let opts = (p.lease != 0).then(|| PutOptions::new().with_lease(p.lease));
+                TxnOp::put(p.key, p.value, opts)
+            })
             .collect();
         ops.extend(txn.deletes.into_iter().map(|k| TxnOp::delete(k, None)));
         let t = etcd_client::Txn::new().when(compares).and_then(ops);
         let resp = bounded(kv.txn(t)).await?;
         Ok(resp.succeeded())
+    }
+
+    async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        let mut lease = self.lease.clone();
+        let secs = ttl.as_secs().max(1) as i64;
+        Ok(bounded(lease.grant(secs, None)).await?.id())
+    }
+
+    async fn keep_alive(&self, id: LeaseId) -> Result<bool, StoreError> {
+        let mut lease = self.lease.clone();
+        let attempt = async {
+            let (mut keeper, mut stream) = bounded(lease.keep_alive(id)).await?;
+            bounded(keeper.keep_alive()).await?;
+            match bounded(stream.message()).await? {
+                Some(resp) => Ok(resp.ttl() > 0),
+                None => Err(StoreError::Unavailable(
+                    "lease keep-alive stream closed".into(),
+                )),
+            }
+        };
+        match attempt.await {
+            // etcd answers an expired lease with an error, not a zero TTL.
+            Err(StoreError::Unavailable(m) | StoreError::Rejected(m))
+                if m.contains("lease not found") =>
+            {
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+
+    async fn revoke_lease(&self, id: LeaseId) -> Result<(), StoreError> {
+        let mut lease = self.lease.clone();
+        match bounded(lease.revoke(id)).await {
+            Ok(_) => Ok(()),
+            // Already expired: its keys are gone, which is what was asked.
+            Err(StoreError::Rejected(m)) if m.contains("not found") => Ok(()),
+            Err(StoreError::Unavailable(m)) if m.contains("lease not found") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream, StoreError> {
+        let mut client = self.watch.clone();
+        let mut opts = WatchOptions::new().with_prefix();
+        if from_revision > 0 {
+            opts = opts.with_start_revision(from_revision);
+        }
+        let mut stream = bounded(client.watch(prefix, Some(opts))).await?;
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = tx.closed() => return,
+                    m = stream.message() => m,
+                };
+                match msg {
+                    Ok(Some(resp)) => {
+                        if resp.compact_revision() > 0 {
+                            let _ = tx
+                                .send(Err(StoreError::Compacted {
+                                    requested: from_revision,
+                                    compacted: resp.compact_revision(),
+                                }))
+                                .await;
+                            return;
+                        }
+                        if resp.canceled() {
+                            let _ = tx
+                                .send(Err(StoreError::Unavailable(format!(
+                                    "watch cancelled: {}",
+                                    resp.cancel_reason()
+                                ))))
+                                .await;
+                            return;
+                        }
+                        for e in resp.events() {
+                            let Some(kv) = e.kv() else { continue };
+                            let key = String::from_utf8_lossy(kv.key()).into_owned();
+                            let event = match e.event_type() {
+                                EventType::Put => Event::Put {
+                                    key,
+                                    value: kv.value().to_vec(),
+                                    mod_revision: kv.mod_revision(),
+                                },
+                                EventType::Delete => Event::Delete {
+                                    key,
+                                    mod_revision: kv.mod_revision(),
+                                },
+                            };
+                            if tx.send(Ok(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = tx
+                            .send(Err(StoreError::Unavailable("watch stream ended".into())))
+                            .await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(map_err(e))).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn compact(&self, revision: i64) -> Result<(), StoreError> {
+        let mut kv = self.kv.clone();
+        match bounded(kv.compact(revision, None)).await {
+            Ok(_) => Ok(()),
+            // Compacting to where it already is, or before, changes nothing.
+            Err(StoreError::Rejected(m)) if m.contains("compacted") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn versioned(kv: &etcd_client::KeyValue) -> Versioned {
+    Versioned {
+        value: kv.value().to_vec(),
+        mod_revision: kv.mod_revision(),
+        create_revision: kv.create_revision(),
+        lease: kv.lease(),
     }
 }
 
