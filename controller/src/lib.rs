@@ -33,9 +33,14 @@ pub struct Config {
     /// Address to serve the agent stream and the admin API on.
     #[arg(long, env = "HOLDFAST_LISTEN", default_value = "127.0.0.1:7400")]
     pub listen: SocketAddr,
-    /// etcd endpoints, comma-separated (e.g. http://127.0.0.1:2379).
-    #[arg(long, env = "HOLDFAST_ETCD", value_delimiter = ',', required = true)]
+    /// etcd endpoints, comma-separated (e.g. http://127.0.0.1:2379). Without
+    /// it the controller keeps everything in one file under --data-dir (one
+    /// process, no external service).
+    #[arg(long, env = "HOLDFAST_ETCD", value_delimiter = ',')]
     pub etcd: Vec<String>,
+    /// Directory of the embedded store (used when --etcd is not given).
+    #[arg(long, env = "HOLDFAST_DATA_DIR", default_value = "holdfast-data")]
+    pub data_dir: std::path::PathBuf,
     /// How long to keep trying to reach etcd at start-up.
     #[arg(long, env = "HOLDFAST_ETCD_CONNECT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub etcd_connect_timeout: Duration,
@@ -55,10 +60,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             );
         }
     }
-    let store = store::etcd::EtcdStore::connect(&config.etcd, config.etcd_connect_timeout)
-        .await
-        .context("connecting to etcd")?;
-    let records = records::Records::new(Arc::new(store));
+    let store: Arc<dyn store::Store> = if config.etcd.is_empty() {
+        let path = config.data_dir.join("holdfast.redb");
+        let store = store::embedded::EmbeddedStore::open(&path)
+            .await
+            .with_context(|| format!("opening the embedded store {}", path.display()))?;
+        tracing::info!(path = %path.display(), "using the embedded store (single process; use --etcd for replicas)");
+        Arc::new(store)
+    } else {
+        let store = store::etcd::EtcdStore::connect(&config.etcd, config.etcd_connect_timeout)
+            .await
+            .context("connecting to etcd")?;
+        tracing::info!(endpoints = ?config.etcd, "using etcd");
+        Arc::new(store)
+    };
+    let records = records::Records::new(store);
     let id = config
         .id
         .clone()
@@ -70,7 +86,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, controller = %id, etcd = ?config.etcd, "listening");
+    tracing::info!(%addr, controller = %id, "listening");
 
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))

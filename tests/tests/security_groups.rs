@@ -516,3 +516,58 @@ async fn bad_input_and_unknown_environments_have_clear_errors() {
     let bad_url = cli("not a url", &["env", "list"]);
     assert_eq!(bad_url.code, 2, "{bad_url:?}");
 }
+
+/// With no flags at all the controller runs on the embedded store in its
+/// working directory, and what it stores survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_without_flags_uses_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let start = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("controller.log"))
+            .unwrap();
+        std::process::Command::new(bin("holdfast-controller"))
+            .current_dir(dir.path())
+            .env("HOLDFAST_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    wait_for("the controller", Duration::from_secs(20), || {
+        (cli(&url, &["env", "list"]).code == 0).then_some(())
+    });
+    cli_json(
+        &url,
+        &[
+            "env",
+            "create",
+            "laptop",
+            "--account",
+            ACCOUNT,
+            "--regions",
+            "eu-west-1",
+        ],
+    );
+    assert!(dir.path().join("holdfast-data/holdfast.redb").exists());
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success());
+
+    let mut child = start();
+    wait_for("the restarted controller", Duration::from_secs(20), || {
+        (cli(&url, &["env", "list"]).code == 0).then_some(())
+    });
+    let env = cli_json(&url, &["env", "show", "laptop"]);
+    assert_eq!(env["regions"], json!(["eu-west-1"]));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap();
+    assert!(log.contains("using the embedded store"), "{log}");
+}
