@@ -2,14 +2,15 @@
 //! remediation results out, collection requests and remediations in.
 //! Reconnects across the controller list with jittered exponential backoff.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use holdfast_proto::agent::v1::agent_service_client::AgentServiceClient;
 use holdfast_proto::agent::v1::{
-    agent_message, controller_message, AgentMessage, CollectRequest, Hello,
+    agent_message, controller_message, AgentMessage, CollectRequest, Hello, RemediationResult,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -61,15 +62,38 @@ enum End {
     },
 }
 
-/// Runs sessions until the token is cancelled.
+/// Outcomes are re-sent on every new stream for this long: one sent just
+/// before a controller died may never have been read, and the controller
+/// that takes over records it (a duplicate is ignored).
+const RESEND_OUTCOMES_FOR: Duration = Duration::from_secs(120);
+/// HTTP/2 pings: a controller that stops answering (crashed host, paused
+/// process) is left within about ten seconds.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Outcomes = Arc<Mutex<VecDeque<(Instant, RemediationResult)>>>;
+
+/// Runs sessions until the token is cancelled, failing over across the
+/// configured controllers and those the controllers announce.
 pub async fn run(config: Config, account: String, drivers: Drivers, token: CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(300), Duration::from_secs(15));
-    let n = config.controller.len();
-    let mut next = rand::rng().random_range(0..n);
+    let mut controllers = config.controller.clone();
+    let mut next = rand::rng().random_range(0..controllers.len());
+    let outcomes: Outcomes = Arc::new(Mutex::new(VecDeque::new()));
     loop {
-        let url = config.controller[next % n].clone();
+        let url = controllers[next % controllers.len()].clone();
         next += 1;
-        match session(&config, &account, &drivers, &url, &token).await {
+        match session(
+            &config,
+            &account,
+            &drivers,
+            &url,
+            &token,
+            &mut controllers,
+            &outcomes,
+        )
+        .await
+        {
             End::Shutdown => return,
             End::Closed {
                 established,
@@ -100,8 +124,9 @@ async fn open(
     let channel = Endpoint::from_shared(url.to_string())
         .with_context(|| format!("invalid controller URL {url:?}"))?
         .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
         .connect()
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
@@ -126,6 +151,8 @@ async fn session(
     drivers: &Drivers,
     url: &str,
     token: &CancellationToken,
+    controllers: &mut Vec<String>,
+    outcomes: &Outcomes,
 ) -> End {
     let hello = Hello {
         agent_id: config
@@ -151,7 +178,12 @@ async fn session(
     let (rem_tx, mut rem_rx) = mpsc::channel(64);
     {
         // One remediation at a time, in arrival order.
-        let (tx, drivers, tok) = (tx.clone(), drivers.clone(), session_token.clone());
+        let (tx, drivers, tok, outcomes) = (
+            tx.clone(),
+            drivers.clone(),
+            session_token.clone(),
+            outcomes.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let r = tokio::select! {
@@ -161,6 +193,11 @@ async fn session(
                 let result = remediate::execute(&drivers, &r).await;
                 tracing::info!(remediation = %result.remediation_id, outcome = result.outcome,
                     message = %result.message, "remediation executed");
+                {
+                    let mut recent = outcomes.lock().expect("outcomes lock");
+                    recent.retain(|(at, _)| at.elapsed() < RESEND_OUTCOMES_FOR);
+                    recent.push_back((Instant::now(), result.clone()));
+                }
                 let msg = AgentMessage {
                     msg: Some(agent_message::Msg::RemediationResult(result)),
                 };
@@ -191,7 +228,25 @@ async fn session(
                 Ok(Some(m)) => match m.msg {
                     Some(controller_message::Msg::Welcome(w)) => {
                         established = true;
-                        tracing::info!(controller = %w.controller_id, %url, "connected");
+                        tracing::info!(controller = %w.controller_id, %url, replicas = ?w.controllers, "connected");
+                        for c in w.controllers {
+                            if (c.starts_with("http://") || c.starts_with("https://")) && !controllers.contains(&c) {
+                                controllers.push(c);
+                            }
+                        }
+                        let recent: Vec<RemediationResult> = outcomes
+                            .lock()
+                            .expect("outcomes lock")
+                            .iter()
+                            .filter(|(at, _)| at.elapsed() < RESEND_OUTCOMES_FOR)
+                            .map(|(_, r)| r.clone())
+                            .collect();
+                        for r in recent {
+                            let msg = AgentMessage { msg: Some(agent_message::Msg::RemediationResult(r)) };
+                            if tx.send(msg).await.is_err() {
+                                return End::Closed { established, reason: "stream closed".into() };
+                            }
+                        }
                     }
                     Some(controller_message::Msg::Collect(req)) => {
                         tracing::debug!(collection = %req.collection_id, "collection requested");

@@ -14,10 +14,80 @@ use tonic::{Request, Response, Status};
 
 use crate::convert::{self, env_to_wire};
 use crate::error::Error;
+use crate::fleet;
 use crate::hub::Hub;
 use crate::records::{now, DriftStatus, Environment, Mode};
 
 const DEFAULT_BASELINE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Set on calls one replica forwards to another, so they are never
+/// forwarded again.
+const FORWARDED: &str = "x-holdfast-forwarded";
+
+fn is_forwarded<T>(request: &Request<T>) -> bool {
+    request.metadata().contains_key(FORWARDED)
+}
+
+async fn replica_client(
+    url: &str,
+) -> Result<
+    holdfast_proto::admin::v1::admin_service_client::AdminServiceClient<tonic::transport::Channel>,
+    Error,
+> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| Error::Internal(format!("bad replica URL {url:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| Error::Unavailable(format!("cannot reach replica {url}: {e}")))?;
+    Ok(holdfast_proto::admin::v1::admin_service_client::AdminServiceClient::new(channel))
+}
+
+fn forwarded<T>(msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.metadata_mut()
+        .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    req
+}
+
+async fn forward_get(url: &str, name: &str) -> Result<admin::Environment, Error> {
+    let mut client = replica_client(url).await?;
+    let req = forwarded(admin::GetEnvironmentRequest {
+        name: name.to_string(),
+    });
+    Ok(client
+        .get_environment(req)
+        .await
+        .map_err(|s| Error::Unavailable(s.message().to_string()))?
+        .into_inner())
+}
+
+/// Runs a baseline creation on the replica that holds the agent stream and
+/// relays its progress.
+async fn forward_baseline(
+    url: &str,
+    r: admin::CreateBaselineRequest,
+) -> Result<Response<ReceiverStream<Result<admin::CreateBaselineProgress, Status>>>, Status> {
+    let mut client = replica_client(url).await?;
+    let mut remote = client.create_baseline(forwarded(r)).await?.into_inner();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            match remote.message().await {
+                Ok(Some(m)) => {
+                    if tx.send(Ok(m)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(s) => {
+                    let _ = tx.send(Err(s)).await;
+                    return;
+                }
+            }
+        }
+    });
+    Ok(Response::new(ReceiverStream::new(rx)))
+}
 
 pub struct AdminApi {
     pub hub: Arc<Hub>,
@@ -68,14 +138,39 @@ impl AdminApi {
             .ok_or_else(|| Error::NotFound(format!("environment {name:?} not found")))
     }
 
-    async fn env_wire(&self, env: &Environment) -> Result<admin::Environment, Error> {
+    /// The environment as stored, with its live state: whether an agent is
+    /// connected to any replica, open drift, and — with `live` — the
+    /// partitions as seen by the replica that decides for it.
+    async fn env_wire(&self, env: &Environment, live: bool) -> Result<admin::Environment, Error> {
         let (current, _) = self.hub.records.current_version(&env.name).await?;
-        Ok(env_to_wire(
+        let owner = fleet::owner_of(self.hub.store.as_ref(), &env.account).await?;
+        let open = self
+            .hub
+            .records
+            .list_drift(&env.name)
+            .await?
+            .iter()
+            .filter(|d| d.status == DriftStatus::Open)
+            .count() as u32;
+        let mut view = self.hub.env_view(&env.name).unwrap_or_default();
+        view.open_drift = open;
+        let mut wire = env_to_wire(
             env,
             current,
-            self.hub.agent_connected(&env.account),
-            &self.hub.env_view(&env.name),
-        ))
+            owner.is_some() || self.hub.agent_connected(&env.account),
+            &view,
+        );
+        if live && self.hub.env_view(&env.name).is_none() {
+            if let Some(owner) = owner.filter(|o| o.replica != self.hub.controller_id) {
+                match forward_get(&owner.url, &env.name).await {
+                    Ok(remote) => wire.partitions = remote.partitions,
+                    Err(e) => {
+                        tracing::warn!(env = %env.name, owner = %owner.replica, error = %e, "cannot read partitions from the owning replica")
+                    }
+                }
+            }
+        }
+        Ok(wire)
     }
 }
 
@@ -137,8 +232,7 @@ impl AdminService for AdminApi {
         };
         self.hub.records.create_env(&env).await?;
         tracing::info!(env = %env.name, account = %env.account, "environment created");
-        self.hub.add_env(env.clone());
-        Ok(Response::new(self.env_wire(&env).await?))
+        Ok(Response::new(self.env_wire(&env, false).await?))
     }
 
     async fn list_environments(
@@ -147,7 +241,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<admin::ListEnvironmentsResponse>, Status> {
         let mut environments = Vec::new();
         for env in self.hub.records.list_envs().await? {
-            environments.push(self.env_wire(&env).await?);
+            environments.push(self.env_wire(&env, false).await?);
         }
         Ok(Response::new(admin::ListEnvironmentsResponse {
             environments,
@@ -158,8 +252,9 @@ impl AdminService for AdminApi {
         &self,
         request: Request<admin::GetEnvironmentRequest>,
     ) -> Result<Response<admin::Environment>, Status> {
+        let live = !is_forwarded(&request);
         let (env, _) = self.env(&request.get_ref().name).await?;
-        Ok(Response::new(self.env_wire(&env).await?))
+        Ok(Response::new(self.env_wire(&env, live).await?))
     }
 
     async fn set_enforcement(
@@ -179,8 +274,7 @@ impl AdminService for AdminApi {
             env.mode = mode;
             if self.hub.records.update_env(&env, revision).await? {
                 tracing::info!(env = %env.name, from = old.as_str(), to = mode.as_str(), "enforcement mode set");
-                self.hub.env_changed(env.clone()).await;
-                return Ok(Response::new(self.env_wire(&env).await?));
+                return Ok(Response::new(self.env_wire(&env, false).await?));
             }
         }
         Err(Error::Aborted(format!("environment {:?} kept changing; try again", r.name)).into())
@@ -192,9 +286,18 @@ impl AdminService for AdminApi {
         &self,
         request: Request<admin::CreateBaselineRequest>,
     ) -> Result<Response<Self::CreateBaselineStream>, Status> {
+        let forwarded = is_forwarded(&request);
         let r = request.into_inner();
         let (env, _) = self.env(&r.environment).await?;
         if !self.hub.agent_connected(&env.account) {
+            // The agent streams to another replica: that one collects.
+            if !forwarded {
+                if let Some(owner) = fleet::owner_of(self.hub.store.as_ref(), &env.account).await? {
+                    if owner.replica != self.hub.controller_id {
+                        return forward_baseline(&owner.url, r).await;
+                    }
+                }
+            }
             return Err(Error::FailedPrecondition(format!(
                 "no agent is connected for account {} (environment {:?}); a baseline needs a fresh collection",
                 env.account, env.name
@@ -377,14 +480,12 @@ async fn build_baseline(
     };
     hub.stop_waiting(&collection_id);
     outcome?;
+    // The owning decider follows the current pointer through its watch.
     let meta = hub
         .records
         .create_baseline(&env.name, reason, &parts)
         .await?;
     tracing::info!(env = %env.name, version = meta.version, resources = meta.resources, "baseline created");
-    if let Some((fresh, _)) = hub.records.get_env(&env.name).await? {
-        hub.env_changed(fresh).await;
-    }
     Ok(admin::Baseline {
         summary: Some(convert::summary_to_wire(&meta, meta.version)),
         resources: Vec::new(),

@@ -83,6 +83,9 @@ impl AgentService for AgentApi {
         let welcome = ControllerMessage {
             msg: Some(controller_message::Msg::Welcome(Welcome {
                 controller_id: hub.controller_id.clone(),
+                controllers: crate::fleet::replica_urls(hub.store.as_ref())
+                    .await
+                    .unwrap_or_default(),
             })),
         };
         let _ = tx.send(Ok(welcome)).await;

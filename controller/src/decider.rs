@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::fleet::Fence;
 use crate::hub::{EnvView, Hub, PartitionData, PartitionView};
 use crate::records::{
     new_id, now, Baseline, DriftRecord, DriftStatus, Environment, Mode, RemediationRecord,
@@ -41,6 +42,9 @@ pub enum EnvEvent {
 /// A remediation with no outcome after this long is abandoned; the next
 /// collection decides again.
 const OUTCOME_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a decider that took over waits for the outcome of a remediation
+/// its predecessor sent (the agent re-sends recent outcomes on reconnect).
+const TAKEOVER_GRACE: Duration = Duration::from_secs(15);
 /// The same drifted state is not remediated again sooner than this.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -54,13 +58,25 @@ pub struct Decider {
     baseline: Option<Baseline>,
     observed: BTreeMap<PartKey, Arc<Vec<ObservedResource>>>,
     open: HashMap<ResKey, DriftRecord>,
+    /// Remediations sent and not yet answered, with their deadline.
     inflight: HashMap<String, (RemediationRecord, Instant)>,
     attempts: HashMap<ResKey, (String, Instant)>,
+    fence: Fence,
+    /// Set when a write was refused by the fence: this replica no longer
+    /// owns the account, so the decider stops.
+    fenced: bool,
 }
 
 impl Decider {
-    pub fn new(env: Environment, hub: Arc<Hub>, view: Arc<Mutex<EnvView>>) -> Decider {
+    pub fn new(
+        env: Environment,
+        hub: Arc<Hub>,
+        view: Arc<Mutex<EnvView>>,
+        fence: Fence,
+    ) -> Decider {
         Decider {
+            fence,
+            fenced: false,
             env,
             hub,
             view,
@@ -88,8 +104,20 @@ impl Decider {
                 }
             }
         }
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        // Rebuild the observed state from a fresh collection.
+        if let Err(e) = self
+            .hub
+            .request_collection(&self.env.account, vec![], vec![])
+            .await
+        {
+            tracing::warn!(env = %self.env.name, error = %e, "cannot request a collection");
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            if self.fenced {
+                tracing::warn!(env = %self.env.name, "ownership lost; decider stops");
+                return;
+            }
             tokio::select! {
                 _ = token.cancelled() => return,
                 _ = tick.tick() => self.expire_inflight().await,
@@ -117,16 +145,16 @@ impl Decider {
                 self.open.insert(res_key(&d.resource), d);
             }
         }
-        // Remediations that were in flight when the controller stopped have
-        // no outcome; the agent's precondition check makes a re-decision safe.
-        for mut r in records.list_remediations(&self.env.name).await? {
+        // Remediations in flight under a previous decider (a restart or a
+        // takeover) may still report an outcome: wait a grace period for it,
+        // blocking new decisions on those resources, then abandon them. The
+        // agent's precondition check makes a later re-decision harmless.
+        self.inflight.clear();
+        for r in records.list_remediations(&self.env.name).await? {
             if !r.status.is_final() {
-                r.step(
-                    RemediationStatus::Abandoned,
-                    "abandoned",
-                    "the controller stopped before the outcome arrived; the next collection decides again",
-                );
-                records.put_remediation(&r).await?;
+                tracing::info!(env = %self.env.name, remediation = %r.id, "adopted an in-flight remediation");
+                self.inflight
+                    .insert(r.id.clone(), (r, Instant::now() + TAKEOVER_GRACE));
             }
         }
         self.publish();
@@ -212,13 +240,13 @@ impl Decider {
             rec.status = DriftStatus::Healed;
             rec.healed_at = Some(at.clone());
             rec.updated_at = at;
-            match self.hub.records.put_drift(&rec).await {
+            match self.hub.records.put_drift(&rec, &self.fence).await {
                 Ok(()) => {
                     tracing::info!(env = %self.env.name, resource = %rec.resource.id, drift = %rec.id, "drift healed");
                     self.open.remove(&rk);
                 }
                 Err(e) => {
-                    tracing::error!(env = %self.env.name, error = %e, "cannot record healed drift")
+                    self.write_failed(&e, "cannot record healed drift");
                 }
             }
         }
@@ -283,7 +311,7 @@ impl Decider {
     }
 
     async fn save_drift(&mut self, rec: DriftRecord, what: &str) -> bool {
-        match self.hub.records.put_drift(&rec).await {
+        match self.hub.records.put_drift(&rec, &self.fence).await {
             Ok(()) => {
                 tracing::info!(env = %self.env.name, resource = %rec.resource.id, kind = rec.kind.as_str(),
                     changes = rec.changes.len(), drift = %rec.id, "{what}");
@@ -291,7 +319,7 @@ impl Decider {
                 true
             }
             Err(e) => {
-                tracing::error!(env = %self.env.name, error = %e, "cannot record drift; retried on the next collection");
+                self.write_failed(&e, "cannot record drift; retried on the next collection");
                 false
             }
         }
@@ -364,8 +392,8 @@ impl Decider {
             ),
         );
         // Invariant 3: journaled before it is sent.
-        if let Err(e) = self.hub.records.put_remediation(&rec).await {
-            tracing::error!(env = %self.env.name, error = %e, "cannot journal remediation; not sent");
+        if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
+            self.write_failed(&e, "cannot journal remediation; not sent");
             return;
         }
         self.attempts
@@ -386,10 +414,11 @@ impl Decider {
             Ok(()) => {
                 rec.step(RemediationStatus::Sent, "sent", "sent to the agent");
                 tracing::info!(env = %self.env.name, resource = %rk.2, remediation = %rec.id, "remediation sent");
-                if let Err(e) = self.hub.records.put_remediation(&rec).await {
-                    tracing::error!(env = %self.env.name, error = %e, "cannot journal the sent step");
+                if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
+                    self.write_failed(&e, "cannot journal the sent step");
                 }
-                self.inflight.insert(rec.id.clone(), (rec, Instant::now()));
+                self.inflight
+                    .insert(rec.id.clone(), (rec, Instant::now() + OUTCOME_TIMEOUT));
             }
             Err(e) => {
                 rec.step(
@@ -397,16 +426,31 @@ impl Decider {
                     "abandoned",
                     format!("not sent: {e}"),
                 );
-                if let Err(e) = self.hub.records.put_remediation(&rec).await {
-                    tracing::error!(env = %self.env.name, error = %e, "cannot journal the abandoned step");
+                if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
+                    self.write_failed(&e, "cannot journal the abandoned step");
                 }
             }
         }
     }
 
     async fn on_result(&mut self, result: &RemediationResult) {
-        let Some((mut rec, _)) = self.inflight.remove(&result.remediation_id) else {
-            return;
+        let mut rec = match self.inflight.remove(&result.remediation_id) {
+            Some((rec, _)) => rec,
+            // A late outcome (re-sent by the agent after a reconnect) of a
+            // remediation this environment journaled and gave up on.
+            None => match self
+                .hub
+                .records
+                .get_remediation(&self.env.name, &result.remediation_id)
+                .await
+            {
+                Ok(Some(r)) if r.status == RemediationStatus::Abandoned => r,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(env = %self.env.name, error = %e, "cannot look up a remediation outcome's record");
+                    return;
+                }
+            },
         };
         let outcome =
             RemediationOutcome::try_from(result.outcome).unwrap_or(RemediationOutcome::Unspecified);
@@ -422,8 +466,8 @@ impl Decider {
         rec.step(status, outcome.label(), result.message.clone());
         tracing::info!(env = %self.env.name, resource = %rec.resource.id, remediation = %rec.id,
             outcome = outcome.label(), message = %result.message, "remediation outcome");
-        if let Err(e) = self.hub.records.put_remediation(&rec).await {
-            tracing::error!(env = %self.env.name, error = %e, "cannot journal the remediation outcome");
+        if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
+            self.write_failed(&e, "cannot journal the remediation outcome");
         }
         // Observe the result promptly rather than at the next interval.
         if let Err(e) = self
@@ -440,10 +484,11 @@ impl Decider {
     }
 
     async fn expire_inflight(&mut self) {
+        let now = Instant::now();
         let expired: Vec<String> = self
             .inflight
             .iter()
-            .filter(|(_, (_, at))| at.elapsed() > OUTCOME_TIMEOUT)
+            .filter(|(_, (_, deadline))| *deadline <= now)
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
@@ -451,12 +496,22 @@ impl Decider {
                 rec.step(
                     RemediationStatus::Abandoned,
                     "abandoned",
-                    format!("no outcome from the agent within {OUTCOME_TIMEOUT:?}"),
+                    "no outcome from the agent in time; the next collection decides again",
                 );
-                if let Err(e) = self.hub.records.put_remediation(&rec).await {
-                    tracing::error!(env = %self.env.name, error = %e, "cannot journal the abandoned step");
+                if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
+                    self.write_failed(&e, "cannot journal the abandoned step");
                 }
             }
+        }
+    }
+
+    /// Logs a failed write; a fenced one stops the decider.
+    fn write_failed(&mut self, e: &Error, what: &str) {
+        if matches!(e, Error::Fenced(_)) {
+            tracing::warn!(env = %self.env.name, error = %e, "{what}: this replica no longer owns the account");
+            self.fenced = true;
+        } else {
+            tracing::error!(env = %self.env.name, error = %e, "{what}");
         }
     }
 }

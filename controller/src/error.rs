@@ -19,6 +19,9 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A decider's write was refused because it no longer owns the account.
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -34,7 +37,7 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument(_) => Status::invalid_argument(msg),
             Error::AlreadyExists(_) => Status::already_exists(msg),
             Error::FailedPrecondition(_) => Status::failed_precondition(msg),
-            Error::Aborted(_) => Status::aborted(msg),
+            Error::Aborted(_) | Error::Fenced(_) => Status::aborted(msg),
             Error::Unavailable(_) | Error::Store(StoreError::Unavailable(_)) => {
                 Status::unavailable(msg)
             }

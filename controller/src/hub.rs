@@ -1,8 +1,9 @@
 //! The hub: what one controller replica holds in memory and shares between
-//! its services — connected agent sessions, one decider task per
+//! its services — connected agent sessions, the environments (followed from
+//! the store), the accounts this replica owns, one decider task per owned
 //! environment, and waiters for requested collections.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -11,12 +12,14 @@ use holdfast_core::ObservedResource;
 use holdfast_proto::agent::v1::{
     controller_message, CollectRequest, ControllerMessage, RemediationResult,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::decider::{Decider, EnvEvent};
 use crate::error::Error;
+use crate::fleet::Fence;
 use crate::records::{Environment, Records};
+use crate::store::Store;
 
 /// One partition as received from an agent and validated.
 #[derive(Clone, Debug)]
@@ -56,22 +59,28 @@ struct Session {
     tx: AgentTx,
 }
 
-struct EnvHandle {
-    env: Environment,
+struct DeciderHandle {
+    account: String,
+    fence: Fence,
     tx: mpsc::Sender<EnvEvent>,
     view: Arc<Mutex<EnvView>>,
+    token: CancellationToken,
 }
 
 /// Shared state of one controller replica.
 pub struct Hub {
     pub records: Records,
+    pub store: Arc<dyn Store>,
     pub controller_id: String,
+    pub advertise_url: String,
     sessions: Mutex<HashMap<String, Session>>,
-    envs: RwLock<HashMap<String, EnvHandle>>,
+    sessions_notify: Notify,
+    envs: RwLock<BTreeMap<String, Environment>>,
+    owned: Mutex<BTreeMap<String, Fence>>,
+    deciders: Mutex<HashMap<String, DeciderHandle>>,
     waiters: Mutex<HashMap<String, mpsc::Sender<Arc<PartitionData>>>>,
     next_session: AtomicU64,
     shutdown: CancellationToken,
-    /// Deciders' join handles, awaited at shutdown.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -81,12 +90,22 @@ const ENV_QUEUE: usize = 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Hub {
-    pub fn new(records: Records, controller_id: String, shutdown: CancellationToken) -> Arc<Hub> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        controller_id: String,
+        advertise_url: String,
+        shutdown: CancellationToken,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
-            records,
+            records: Records::new(store.clone()),
+            store,
             controller_id,
+            advertise_url,
             sessions: Mutex::new(HashMap::new()),
-            envs: RwLock::new(HashMap::new()),
+            sessions_notify: Notify::new(),
+            envs: RwLock::new(BTreeMap::new()),
+            owned: Mutex::new(BTreeMap::new()),
+            deciders: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             shutdown,
@@ -94,61 +113,152 @@ impl Hub {
         })
     }
 
-    /// Starts a decider for every stored environment.
-    pub async fn start(self: &Arc<Hub>) -> Result<(), Error> {
-        for env in self.records.list_envs().await? {
-            self.add_env(env);
+    // ---- environments (followed from the store) ----
+
+    /// Replaces the known environments (after a full listing).
+    pub fn replace_envs(self: &Arc<Hub>, envs: Vec<Environment>) {
+        *self.envs.write().expect("envs lock") =
+            envs.into_iter().map(|e| (e.name.clone(), e)).collect();
+        self.reconcile_deciders();
+        let names: Vec<String> = self
+            .deciders
+            .lock()
+            .expect("deciders lock")
+            .keys()
+            .cloned()
+            .collect();
+        for name in names {
+            self.notify_decider(&name, EnvEvent::Reload);
         }
-        Ok(())
     }
 
-    /// Starts the decider of a new environment.
-    pub fn add_env(self: &Arc<Hub>, env: Environment) {
-        let (tx, rx) = mpsc::channel(ENV_QUEUE);
-        let view = Arc::new(Mutex::new(EnvView::default()));
-        let decider = Decider::new(env.clone(), self.clone(), view.clone());
-        let token = self.shutdown.child_token();
+    /// An environment was created or changed.
+    pub async fn upsert_env(self: &Arc<Hub>, env: Environment) {
         let name = env.name.clone();
-        let handle = tokio::spawn(async move {
-            decider.run(rx, token).await;
-            tracing::debug!(env = %name, "decider stopped");
-        });
-        self.tasks.lock().expect("tasks lock").push(handle);
         self.envs
             .write()
             .expect("envs lock")
-            .insert(env.name.clone(), EnvHandle { env, tx, view });
+            .insert(name.clone(), env);
+        self.reconcile_deciders();
+        self.notify_decider(&name, EnvEvent::Reload);
     }
 
-    /// Tells an environment's decider that its settings or baseline changed.
-    pub async fn env_changed(&self, env: Environment) {
-        let tx = {
-            let mut envs = self.envs.write().expect("envs lock");
-            match envs.get_mut(&env.name) {
-                Some(h) => {
-                    h.env = env.clone();
-                    h.tx.clone()
-                }
-                None => return,
-            }
-        };
-        let _ = tx.send(EnvEvent::Reload).await;
+    pub fn remove_env(self: &Arc<Hub>, name: &str) {
+        self.envs.write().expect("envs lock").remove(name);
+        self.reconcile_deciders();
     }
 
-    pub fn env_view(&self, name: &str) -> EnvView {
-        self.envs
-            .read()
-            .expect("envs lock")
+    /// An environment's current baseline moved.
+    pub async fn baseline_changed(self: &Arc<Hub>, name: &str) {
+        self.notify_decider(name, EnvEvent::Reload);
+    }
+
+    fn notify_decider(&self, name: &str, event: EnvEvent) {
+        let tx = self
+            .deciders
+            .lock()
+            .expect("deciders lock")
             .get(name)
-            .map(|h| h.view.lock().expect("view lock").clone())
-            .unwrap_or_default()
+            .map(|d| d.tx.clone());
+        if let Some(tx) = tx {
+            if tx.try_send(event).is_err() {
+                tracing::warn!(
+                    env = name,
+                    "decider queue full; the change is picked up by its next reload"
+                );
+            }
+        }
     }
+
+    // ---- ownership ----
+
+    /// Sets the accounts this replica owns and starts or stops deciders.
+    pub fn set_owned(self: &Arc<Hub>, fences: &BTreeMap<String, Fence>) {
+        *self.owned.lock().expect("owned lock") = fences.clone();
+        self.reconcile_deciders();
+    }
+
+    pub fn owns(&self, account: &str) -> bool {
+        self.owned.lock().expect("owned lock").contains_key(account)
+    }
+
+    /// Runs exactly one decider per environment whose account this replica
+    /// owns, each with the current fence.
+    fn reconcile_deciders(self: &Arc<Hub>) {
+        let envs = self.envs.read().expect("envs lock").clone();
+        let owned = self.owned.lock().expect("owned lock").clone();
+        let mut deciders = self.deciders.lock().expect("deciders lock");
+        deciders.retain(|name, d| {
+            let keep = envs
+                .get(name)
+                .is_some_and(|e| owned.get(&e.account) == Some(&d.fence) && e.account == d.account);
+            if !keep {
+                tracing::info!(env = %name, "decider stopped (no longer owned here)");
+                d.token.cancel();
+            }
+            keep
+        });
+        for (name, env) in &envs {
+            let Some(fence) = owned.get(&env.account) else {
+                continue;
+            };
+            if deciders.contains_key(name) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(ENV_QUEUE);
+            let view = Arc::new(Mutex::new(EnvView::default()));
+            let token = self.shutdown.child_token();
+            let decider = Decider::new(env.clone(), self.clone(), view.clone(), fence.clone());
+            let t = token.clone();
+            let env_name = name.clone();
+            let handle = tokio::spawn(async move {
+                decider.run(rx, t).await;
+                tracing::debug!(env = %env_name, "decider task ended");
+            });
+            self.tasks.lock().expect("tasks lock").push(handle);
+            tracing::info!(env = %name, account = %env.account, "decider started");
+            deciders.insert(
+                name.clone(),
+                DeciderHandle {
+                    account: env.account.clone(),
+                    fence: fence.clone(),
+                    tx,
+                    view,
+                    token,
+                },
+            );
+        }
+    }
+
+    pub fn env_view(&self, name: &str) -> Option<EnvView> {
+        self.deciders
+            .lock()
+            .expect("deciders lock")
+            .get(name)
+            .map(|d| d.view.lock().expect("view lock").clone())
+    }
+
+    // ---- agent sessions ----
 
     pub fn agent_connected(&self, account: &str) -> bool {
         self.sessions
             .lock()
             .expect("sessions lock")
             .contains_key(account)
+    }
+
+    pub fn connected_accounts(&self) -> BTreeSet<String> {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Resolves when an agent session is added or removed.
+    pub async fn sessions_changed(&self) {
+        self.sessions_notify.notified().await
     }
 
     /// Registers an agent stream; a newer stream for the same account
@@ -166,18 +276,21 @@ impl Hub {
         if let Some(old) = old {
             tracing::info!(account, old_agent = %old.agent_id, "agent stream replaced by a newer one");
         }
+        self.sessions_notify.notify_waiters();
         id
     }
 
     /// Drops every agent stream's sender, ending the streams (at shutdown).
     pub fn close_sessions(&self) {
         self.sessions.lock().expect("sessions lock").clear();
+        self.sessions_notify.notify_waiters();
     }
 
     pub fn unregister_session(&self, account: &str, id: u64) {
         let mut sessions = self.sessions.lock().expect("sessions lock");
         if sessions.get(account).is_some_and(|s| s.id == id) {
             sessions.remove(account);
+            self.sessions_notify.notify_waiters();
         }
     }
 
@@ -264,8 +377,8 @@ impl Hub {
             .remove(collection_id);
     }
 
-    /// Routes a partition to its collection's waiter and to every
-    /// environment that covers it.
+    /// Routes a partition to its collection's waiter and to the deciders of
+    /// every environment that covers it.
     pub async fn dispatch_partition(&self, data: PartitionData) {
         let data = Arc::new(data);
         if !data.collection_id.is_empty() {
@@ -285,8 +398,8 @@ impl Hub {
         }
     }
 
-    /// Routes a remediation outcome to the account's environments; the one
-    /// that owns the remediation id takes it.
+    /// Routes a remediation outcome to the account's deciders; the one whose
+    /// environment journaled the remediation takes it.
     pub async fn dispatch_result(&self, account: &str, result: RemediationResult) {
         let result = Arc::new(result);
         for tx in self.deciders_for(|e| e.account == account) {
@@ -295,20 +408,23 @@ impl Hub {
     }
 
     fn deciders_for(&self, pred: impl Fn(&Environment) -> bool) -> Vec<mpsc::Sender<EnvEvent>> {
-        self.envs
-            .read()
-            .expect("envs lock")
-            .values()
-            .filter(|h| pred(&h.env))
-            .map(|h| h.tx.clone())
+        let envs = self.envs.read().expect("envs lock");
+        self.deciders
+            .lock()
+            .expect("deciders lock")
+            .iter()
+            .filter(|(name, _)| envs.get(*name).is_some_and(&pred))
+            .map(|(_, d)| d.tx.clone())
             .collect()
     }
 
     /// Waits for every decider to finish (after the shutdown token fired).
     pub async fn join(&self, deadline: Duration) {
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
-        let all = futures::future::join_all(tasks);
-        if tokio::time::timeout(deadline, all).await.is_err() {
+        if tokio::time::timeout(deadline, futures::future::join_all(tasks))
+            .await
+            .is_err()
+        {
             tracing::warn!("deciders did not stop within {deadline:?}");
         }
     }

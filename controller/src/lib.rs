@@ -9,6 +9,7 @@ pub mod agent_api;
 pub mod convert;
 pub mod decider;
 pub mod error;
+pub mod fleet;
 pub mod hub;
 pub mod records;
 pub mod store;
@@ -44,9 +45,18 @@ pub struct Config {
     /// How long to keep trying to reach etcd at start-up.
     #[arg(long, env = "HOLDFAST_ETCD_CONNECT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub etcd_connect_timeout: Duration,
-    /// This replica's name in logs and in the agent's welcome.
+    /// This replica's name in logs, in the store and in the agent's welcome
+    /// (default: controller-HOSTNAME-PID).
     #[arg(long, env = "HOLDFAST_CONTROLLER_ID")]
     pub id: Option<String>,
+    /// The URL other replicas and agents reach this replica at (default:
+    /// http://LISTEN).
+    #[arg(long, env = "HOLDFAST_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// TTL of this replica's lease: how long after it stops (crash, pause,
+    /// partition) another replica can take over its accounts.
+    #[arg(long, env = "HOLDFAST_LEASE_TTL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: Duration,
 }
 
 /// Runs the controller until `shutdown` fires, then stops in order: stop
@@ -74,19 +84,52 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::info!(endpoints = ?config.etcd, "using etcd");
         Arc::new(store)
     };
-    let records = records::Records::new(store);
-    let id = config
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("controller-{}", std::process::id()));
-    let hub = hub::Hub::new(records, id.clone(), shutdown.child_token());
-    hub.start().await.context("loading environments")?;
-
+    if config.lease_ttl < Duration::from_secs(2) {
+        anyhow::bail!(
+            "--lease-ttl must be at least 2s, got {:?}",
+            config.lease_ttl
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, controller = %id, "listening");
+    let id = config.id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("controller-{}-{}", host.trim(), std::process::id())
+    });
+    let advertise_url = config
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| describe(addr));
+    let hub = hub::Hub::new(
+        store.clone(),
+        id.clone(),
+        advertise_url.clone(),
+        shutdown.child_token(),
+    );
+
+    let (lease_tx, lease_rx) = tokio::sync::watch::channel(None);
+    let me = fleet::ReplicaInfo {
+        id: id.clone(),
+        url: advertise_url.clone(),
+    };
+    let fleet_tasks = [
+        tokio::spawn(fleet::membership(
+            store,
+            me,
+            config.lease_ttl,
+            lease_tx,
+            shutdown.child_token(),
+        )),
+        tokio::spawn(fleet::ownership(
+            hub.clone(),
+            lease_rx,
+            shutdown.child_token(),
+        )),
+        tokio::spawn(fleet::desired_state(hub.clone(), shutdown.child_token())),
+    ];
+    tracing::info!(%addr, controller = %id, %advertise_url, "listening");
 
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
@@ -114,6 +157,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Err(_) => tracing::warn!("server did not stop within 10s"),
     }
     hub.join(Duration::from_secs(5)).await;
+    // Membership revokes the lease on the way out, handing accounts over.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::future::join_all(fleet_tasks),
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

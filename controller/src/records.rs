@@ -24,9 +24,11 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::fleet::Fence;
 use crate::store::{Condition, Store, Txn};
 
-const ROOT: &str = "/holdfast/v1";
+/// Every key holdfast writes starts with this.
+pub const ROOT: &str = "/holdfast/v1";
 /// Below etcd's default limit of 128 operations per transaction.
 const MAX_TXN_OPS: usize = 100;
 
@@ -506,10 +508,24 @@ impl Records {
         Ok(Some(Baseline { meta, parts }))
     }
 
-    pub async fn put_drift(&self, d: &DriftRecord) -> Result<(), Error> {
+    /// Writes only while `fence` holds (the decider still owns the account).
+    async fn fenced_put(&self, key: String, value: Vec<u8>, fence: &Fence) -> Result<(), Error> {
+        let txn = Txn::new()
+            .when(Condition::Revision(fence.key.clone(), fence.revision))
+            .put(key, value);
+        if self.store.commit(txn).await? {
+            Ok(())
+        } else {
+            Err(Error::Fenced(format!(
+                "{} is no longer held at revision {}",
+                fence.key, fence.revision
+            )))
+        }
+    }
+
+    pub async fn put_drift(&self, d: &DriftRecord, fence: &Fence) -> Result<(), Error> {
         let key = format!("{ROOT}/drift/{}/{}", d.env, d.id);
-        self.store.commit(Txn::new().put(key, encode(d))).await?;
-        Ok(())
+        self.fenced_put(key, encode(d), fence).await
     }
 
     pub async fn list_drift(&self, env: &str) -> Result<Vec<DriftRecord>, Error> {
@@ -523,10 +539,21 @@ impl Records {
             .collect()
     }
 
-    pub async fn put_remediation(&self, r: &RemediationRecord) -> Result<(), Error> {
+    pub async fn put_remediation(&self, r: &RemediationRecord, fence: &Fence) -> Result<(), Error> {
         let key = format!("{ROOT}/remediations/{}/{}", r.env, r.id);
-        self.store.commit(Txn::new().put(key, encode(r))).await?;
-        Ok(())
+        self.fenced_put(key, encode(r), fence).await
+    }
+
+    pub async fn get_remediation(
+        &self,
+        env: &str,
+        id: &str,
+    ) -> Result<Option<RemediationRecord>, Error> {
+        let key = format!("{ROOT}/remediations/{env}/{id}");
+        match self.store.get(&key).await? {
+            Some(v) => Ok(Some(decode(&key, &v.value)?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn list_remediations(&self, env: &str) -> Result<Vec<RemediationRecord>, Error> {
