@@ -75,6 +75,7 @@ fn env_json(e: &admin::Environment) -> Value {
         "created_at": e.created_at,
         "agent_connected": e.agent_connected,
         "open_drift": e.open_drift,
+        "decider": if e.decider.is_empty() { Value::Null } else { json!(e.decider) },
         "partitions": e.partitions.iter().map(|p| json!({
             "region": p.region, "resource_type": p.resource_type, "complete": p.complete,
             "error": if p.error.is_empty() { Value::Null } else { json!(p.error) },
@@ -95,6 +96,7 @@ fn drift_json(d: &admin::DriftRecord) -> Value {
         "updated_at": d.updated_at,
         "baseline_version": d.baseline_version,
         "revision": d.revision,
+        "decided_by": d.decided_by,
     });
     if !d.healed_at.is_empty() {
         v["healed_at"] = json!(d.healed_at);
@@ -123,6 +125,7 @@ fn remediation_json(r: &admin::RemediationRecord) -> Value {
         "journal": r.journal.iter().map(|j| json!({"at": j.at, "step": j.step, "detail": j.detail})).collect::<Vec<_>>(),
         "created_at": r.created_at,
         "updated_at": r.updated_at,
+        "decided_by": r.decided_by,
     })
 }
 

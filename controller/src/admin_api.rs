@@ -36,6 +36,10 @@ async fn replica_client(
     let channel = tonic::transport::Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::Internal(format!("bad replica URL {url:?}: {e}")))?
         .connect_timeout(Duration::from_secs(2))
+        // A paused or partitioned replica accepts connections but never
+        // answers: pings notice it on relayed streams.
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(3))
         .connect()
         .await
         .map_err(|e| Error::Unavailable(format!("cannot reach replica {url}: {e}")))?;
@@ -49,16 +53,29 @@ fn forwarded<T>(msg: T) -> Request<T> {
     req
 }
 
+/// How long a replica waits for another to answer a forwarded read: a
+/// paused owner must not hang admin calls made elsewhere.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+
 async fn forward_get(url: &str, name: &str) -> Result<admin::Environment, Error> {
-    let mut client = replica_client(url).await?;
-    let req = forwarded(admin::GetEnvironmentRequest {
-        name: name.to_string(),
-    });
-    Ok(client
-        .get_environment(req)
+    let call = async {
+        let mut client = replica_client(url).await?;
+        let req = forwarded(admin::GetEnvironmentRequest {
+            name: name.to_string(),
+        });
+        Ok(client
+            .get_environment(req)
+            .await
+            .map_err(|s| Error::Unavailable(s.message().to_string()))?
+            .into_inner())
+    };
+    tokio::time::timeout(FORWARD_TIMEOUT, call)
         .await
-        .map_err(|s| Error::Unavailable(s.message().to_string()))?
-        .into_inner())
+        .map_err(|_| {
+            Error::Unavailable(format!(
+                "replica {url} did not answer within {FORWARD_TIMEOUT:?}"
+            ))
+        })?
 }
 
 /// Runs a baseline creation on the replica that holds the agent stream and
@@ -160,6 +177,10 @@ impl AdminApi {
             owner.is_some() || self.hub.agent_connected(&env.account),
             &view,
         );
+        wire.decider = owner
+            .as_ref()
+            .map(|o| o.replica.clone())
+            .unwrap_or_default();
         if live && self.hub.env_view(&env.name).is_none() {
             if let Some(owner) = owner.filter(|o| o.replica != self.hub.controller_id) {
                 match forward_get(&owner.url, &env.name).await {

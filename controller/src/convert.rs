@@ -132,6 +132,7 @@ pub fn env_to_wire(
         current_baseline: current,
         created_at: e.created_at.clone(),
         agent_connected: connected,
+        decider: String::new(),
         open_drift: view.open_drift,
         partitions: view
             .partitions
@@ -194,6 +195,7 @@ pub fn drift_to_wire(d: &DriftRecord) -> admin::DriftRecord {
         baseline_version: d.baseline_version,
         revision: d.revision,
         note: d.note.clone().unwrap_or_default(),
+        decided_by: d.decided_by.clone(),
     }
 }
 
@@ -220,5 +222,6 @@ pub fn remediation_to_wire(r: &RemediationRecord) -> admin::RemediationRecord {
         updated_at: r.updated_at.clone(),
         desired_json: r.desired.to_string(),
         expected_json: r.expected.to_string(),
+        decided_by: r.decided_by.clone(),
     }
 }

@@ -104,6 +104,9 @@ impl Decider {
                 }
             }
         }
+        for r in self.hub.early_results(&self.env.account) {
+            self.on_result(&r).await;
+        }
         // Rebuild the observed state from a fresh collection.
         if let Err(e) = self
             .hub
@@ -238,6 +241,7 @@ impl Decider {
             let mut rec = self.open[&rk].clone();
             let at = now();
             rec.status = DriftStatus::Healed;
+            rec.decided_by = self.hub.controller_id.clone();
             rec.healed_at = Some(at.clone());
             rec.updated_at = at;
             match self.hub.records.put_drift(&rec, &self.fence).await {
@@ -265,6 +269,7 @@ impl Decider {
                     r.revision += 1;
                     r.updated_at = now();
                     r.note = None;
+                    r.decided_by = self.hub.controller_id.clone();
                     if !self.save_drift(r.clone(), "drift changed").await {
                         continue;
                     }
@@ -291,6 +296,7 @@ impl Decider {
                         revision: 0,
                         observed_hash: hash,
                         note: None,
+                        decided_by: self.hub.controller_id.clone(),
                     };
                     if !self.save_drift(r.clone(), "drift detected").await {
                         continue;
@@ -382,6 +388,7 @@ impl Decider {
             desired: desired.clone(),
             expected: (**observed).clone(),
             expected_hash: hash.clone(),
+            decided_by: self.hub.controller_id.clone(),
         };
         rec.step(
             RemediationStatus::Pending,

@@ -71,6 +71,10 @@ pub async fn membership(
     token: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(200);
+    // A lease presumed lost while the store was unreachable may still hold
+    // this replica's keys: revoke it as soon as the store answers, so the
+    // accounts are free again without waiting out its TTL.
+    let mut stale: Option<LeaseId> = None;
     loop {
         let lease = tokio::select! {
             _ = token.cancelled() => return,
@@ -86,6 +90,11 @@ pub async fn membership(
             }
         };
         delay = Duration::from_millis(200);
+        if let Some(old) = stale.take() {
+            if let Err(e) = store.revoke_lease(old).await {
+                tracing::warn!(lease = old, error = %e, "cannot revoke the previous lease; it expires by itself");
+            }
+        }
         let info = serde_json::to_vec(&me).expect("replica info serializes");
         if let Err(e) = store
             .commit(Txn::new().put_with_lease(replica_key(&me.id), info, lease))
@@ -121,6 +130,7 @@ pub async fn membership(
                     if last_ok.elapsed() >= ttl {
                         tracing::warn!(lease, "lease presumed lost; stopped deciding");
                         lease_tx.send_replace(None);
+                        stale = Some(lease);
                         break;
                     }
                 }

@@ -79,6 +79,10 @@ pub struct Hub {
     owned: Mutex<BTreeMap<String, Fence>>,
     deciders: Mutex<HashMap<String, DeciderHandle>>,
     waiters: Mutex<HashMap<String, mpsc::Sender<Arc<PartitionData>>>>,
+    /// Outcomes that arrived while no decider ran for their account (e.g.
+    /// re-sent by an agent right after a takeover), kept for a while and
+    /// handed to the account's deciders when they start.
+    early_results: Mutex<HashMap<String, Vec<(std::time::Instant, Arc<RemediationResult>)>>>,
     next_session: AtomicU64,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -88,6 +92,7 @@ pub struct Hub {
 /// stream rather than dropping partitions.
 const ENV_QUEUE: usize = 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+const EARLY_RESULTS_FOR: Duration = Duration::from_secs(120);
 
 impl Hub {
     pub fn new(
@@ -107,6 +112,7 @@ impl Hub {
             owned: Mutex::new(BTreeMap::new()),
             deciders: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
+            early_results: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             shutdown,
             tasks: Mutex::new(Vec::new()),
@@ -402,9 +408,31 @@ impl Hub {
     /// environment journaled the remediation takes it.
     pub async fn dispatch_result(&self, account: &str, result: RemediationResult) {
         let result = Arc::new(result);
-        for tx in self.deciders_for(|e| e.account == account) {
+        let deciders = self.deciders_for(|e| e.account == account);
+        if deciders.is_empty() {
+            let mut early = self.early_results.lock().expect("early results lock");
+            let list = early.entry(account.to_string()).or_default();
+            list.retain(|(at, _)| at.elapsed() < EARLY_RESULTS_FOR);
+            list.push((std::time::Instant::now(), result));
+            return;
+        }
+        for tx in deciders {
             let _ = tx.send(EnvEvent::RemediationResult(result.clone())).await;
         }
+    }
+
+    /// Outcomes for `account` that arrived before any decider ran.
+    pub fn early_results(&self, account: &str) -> Vec<Arc<RemediationResult>> {
+        let early = self.early_results.lock().expect("early results lock");
+        early
+            .get(account)
+            .map(|l| {
+                l.iter()
+                    .filter(|(at, _)| at.elapsed() < EARLY_RESULTS_FOR)
+                    .map(|(_, r)| r.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn deciders_for(&self, pred: impl Fn(&Environment) -> bool) -> Vec<mpsc::Sender<EnvEvent>> {

@@ -149,6 +149,9 @@ pub struct DriftRecord {
     /// Why enforcement did not act (e.g. the drift is unenforceable).
     #[serde(default)]
     pub note: Option<String>,
+    /// The replica that made the latest change to this record.
+    #[serde(default)]
+    pub decided_by: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +207,9 @@ pub struct RemediationRecord {
     pub desired: Value,
     pub expected: Value,
     pub expected_hash: String,
+    /// The replica that decided it.
+    #[serde(default)]
+    pub decided_by: String,
 }
 
 impl RemediationRecord {

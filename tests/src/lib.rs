@@ -19,6 +19,8 @@ use serde_json::Value;
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
+/// The longest any single CLI call may take in a test.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -107,6 +109,14 @@ impl Proc {
             .arg(format!("-{sig}"))
             .arg(self.pid().to_string())
             .status();
+    }
+
+    /// SIGKILL: dies at once, no clean-up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// SIGSTOP: the process stops answering but keeps its state.
@@ -301,6 +311,108 @@ impl Moto {
     }
 }
 
+/// A multi-member etcd cluster on loopback; members can be killed and
+/// restarted with their data.
+pub struct EtcdCluster {
+    procs: Vec<Option<Proc>>,
+    members: Vec<(u16, u16)>,
+    dir: tempfile::TempDir,
+}
+
+impl EtcdCluster {
+    pub fn start(n: usize) -> Result<EtcdCluster> {
+        let dir = tempfile::tempdir()?;
+        let members: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let mut c = EtcdCluster {
+            dir,
+            procs: (0..n).map(|_| None).collect(),
+            members,
+        };
+        for i in 0..n {
+            c.start_member(i)?;
+        }
+        for i in 0..n {
+            c.wait_healthy(i)?;
+        }
+        Ok(c)
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Starts (or restarts, with its data) member `i`.
+    pub fn start_member(&mut self, i: usize) -> Result<()> {
+        let (client, peer) = self.members[i];
+        let etcd = std::env::var("HOLDFAST_ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let proc = Proc::spawn(
+            &format!("etcd-m{i}"),
+            Command::new(etcd)
+                .args(["--name", &format!("m{i}")])
+                .arg("--data-dir")
+                .arg(self.dir.path().join(format!("m{i}")))
+                .args([
+                    "--listen-client-urls",
+                    &format!("http://127.0.0.1:{client}"),
+                ])
+                .args([
+                    "--advertise-client-urls",
+                    &format!("http://127.0.0.1:{client}"),
+                ])
+                .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+                .args([
+                    "--initial-advertise-peer-urls",
+                    &format!("http://127.0.0.1:{peer}"),
+                ])
+                .args(["--initial-cluster", &self.initial_cluster()])
+                .args([
+                    "--initial-cluster-state",
+                    "new",
+                    "--initial-cluster-token",
+                    "holdfast-test",
+                ]),
+            self.dir.path().join(format!("m{i}.log")),
+        )?;
+        self.procs[i] = Some(proc);
+        Ok(())
+    }
+
+    pub fn wait_healthy(&self, i: usize) -> Result<()> {
+        let port = self.members[i].0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, body)) = http_get(port, "/health") {
+                if body.contains("true") {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("etcd member m{i} did not become healthy")
+    }
+
+    /// SIGKILL member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.procs[i].take() {
+            p.kill9();
+        }
+    }
+
+    /// Client URLs of every member, comma-separated.
+    pub fn urls(&self) -> String {
+        self.members
+            .iter()
+            .map(|(c, _)| format!("http://127.0.0.1:{c}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// The controller binary.
 pub struct Controller {
     pub proc: Proc,
@@ -308,29 +420,44 @@ pub struct Controller {
     pub url: String,
     etcd_url: String,
     dir: PathBuf,
+    pub id: String,
+    lease_ttl: String,
 }
 
 impl Controller {
     pub fn start(etcd_url: &str, dir: &Path) -> Result<Controller> {
+        Self::start_replica(etcd_url, dir, "controller", "10s")
+    }
+
+    /// One replica of several: its own id, log file and lease TTL.
+    pub fn start_replica(
+        etcd_url: &str,
+        dir: &Path,
+        id: &str,
+        lease_ttl: &str,
+    ) -> Result<Controller> {
         let port = free_port();
         let mut c = Controller {
-            proc: Self::spawn(etcd_url, port, dir)?,
+            proc: Self::spawn(etcd_url, port, dir, id, lease_ttl)?,
             port,
             url: format!("http://127.0.0.1:{port}"),
             etcd_url: etcd_url.to_string(),
             dir: dir.to_path_buf(),
+            id: id.to_string(),
+            lease_ttl: lease_ttl.to_string(),
         };
         c.wait_ready()?;
         Ok(c)
     }
 
-    fn spawn(etcd_url: &str, port: u16, dir: &Path) -> Result<Proc> {
+    fn spawn(etcd_url: &str, port: u16, dir: &Path, id: &str, lease_ttl: &str) -> Result<Proc> {
         Proc::spawn(
-            "controller",
+            id,
             Command::new(bin("holdfast-controller"))
                 .args(["--listen", &format!("127.0.0.1:{port}"), "--etcd", etcd_url])
+                .args(["--id", id, "--lease-ttl", lease_ttl])
                 .env("RUST_LOG", "info,holdfast_controller=debug"),
-            dir.join("controller.log"),
+            dir.join(format!("{id}.log")),
         )
     }
 
@@ -342,7 +469,13 @@ impl Controller {
     /// returns how the stopped process exited.
     pub fn restart(&mut self) -> Result<Option<std::process::ExitStatus>> {
         let status = self.proc.stop();
-        self.proc = Self::spawn(&self.etcd_url, self.port, &self.dir)?;
+        self.proc = Self::spawn(
+            &self.etcd_url,
+            self.port,
+            &self.dir,
+            &self.id,
+            &self.lease_ttl,
+        )?;
         self.wait_ready()?;
         Ok(status)
     }
@@ -401,12 +534,47 @@ impl CliOutput {
 }
 
 /// Runs `holdfast` against a controller.
+/// A CLI run that does not end within [`CLI_TIMEOUT`] is killed and fails
+/// the test, so a hanging call cannot hang the suite.
 pub fn cli(controller: &str, args: &[&str]) -> CliOutput {
-    let out = Command::new(bin("holdfast"))
+    let mut child = Command::new(bin("holdfast"))
         .args(["--controller", controller])
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run holdfast");
+    // Drain both pipes while waiting, so a large output cannot block it.
+    let mut so = child.stdout.take().expect("piped stdout");
+    let mut se = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + CLI_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for holdfast") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("holdfast {args:?} did not finish within {CLI_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    };
     CliOutput {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -424,12 +592,14 @@ pub fn cli_json(controller: &str, args: &[&str]) -> Value {
 }
 
 /// A whole stack: etcd, moto, controller and one agent.
+// Fields drop in order: processes first (printing their logs if the test
+// failed), the directory holding the logs last.
 pub struct Stack {
-    pub dir: tempfile::TempDir,
-    pub etcd: Etcd,
-    pub moto: Moto,
-    pub controller: Controller,
     pub agent: Option<Agent>,
+    pub controller: Controller,
+    pub moto: Moto,
+    pub etcd: Etcd,
+    pub dir: tempfile::TempDir,
 }
 
 impl Stack {

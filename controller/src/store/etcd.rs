@@ -91,6 +91,40 @@ async fn bounded<T>(
     }
 }
 
+/// A read that fails fast with a transient error (a leader election after a
+/// member died answers "leader changed") is retried a few times; a read
+/// that timed out is not, so an unreachable cluster still fails promptly.
+/// Writes are never retried here: a conditional write whose outcome is
+/// unknown must be re-decided by its caller.
+async fn read<T, F, Fut>(mut f: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempts = 0;
+    loop {
+        match tokio::time::timeout(CALL_TIMEOUT, f()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => {
+                let e = map_err(e);
+                attempts += 1;
+                if !matches!(e, StoreError::Unavailable(_)) || attempts >= 5 {
+                    return Err(e);
+                }
+                tracing::debug!(error = %e, "etcd read failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "etcd did not answer within {CALL_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+}
+
 /// The first key after every key that starts with `prefix`.
 fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();
@@ -106,13 +140,16 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        let mut kv = self.kv.clone();
-        let resp = bounded(kv.get(key, None)).await?;
+        let resp = read(|| {
+            let mut kv = self.kv.clone();
+            async move { kv.get(key, None).await }
+        })
+        .await?;
         Ok(resp.kvs().first().map(versioned))
     }
 
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
-        let mut kv = self.kv.clone();
+        let kv = self.kv.clone();
         let end = prefix_end(prefix);
         let mut from = prefix.as_bytes().to_vec();
         let mut out = Vec::new();
@@ -124,7 +161,11 @@ impl Store for EtcdStore {
                 // consistent view however long the listing.
                 opts = opts.with_revision(revision);
             }
-            let resp = bounded(kv.get(from.clone(), Some(opts))).await?;
+            let resp = read(|| {
+                let (mut kv, from, opts) = (kv.clone(), from.clone(), opts.clone());
+                async move { kv.get(from, Some(opts)).await }
+            })
+            .await?;
             if revision == 0 {
                 revision = resp.header().map_or(0, |h| h.revision());
             }
