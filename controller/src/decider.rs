@@ -61,6 +61,8 @@ pub struct Decider {
     /// Remediations sent and not yet answered, with their deadline.
     inflight: HashMap<String, (RemediationRecord, Instant)>,
     attempts: HashMap<ResKey, (String, Instant)>,
+    /// Journal steps the store has not taken yet, retried every second.
+    unjournaled: Vec<RemediationRecord>,
     fence: Fence,
     /// Set when a write was refused by the fence: this replica no longer
     /// owns the account, so the decider stops.
@@ -85,6 +87,7 @@ impl Decider {
             open: HashMap::new(),
             inflight: HashMap::new(),
             attempts: HashMap::new(),
+            unjournaled: Vec::new(),
         }
     }
 
@@ -104,8 +107,12 @@ impl Decider {
                 }
             }
         }
-        for r in self.hub.early_results(&self.env.account) {
-            self.on_result(&r).await;
+        // Outcomes this replica received before this decider started: only
+        // those of remediations it adopted in flight (or abandoned) apply.
+        for r in self.hub.recent_results(&self.env.account) {
+            if self.inflight.contains_key(&r.remediation_id) {
+                self.on_result(&r).await;
+            }
         }
         // Rebuild the observed state from a fresh collection.
         if let Err(e) = self
@@ -123,7 +130,10 @@ impl Decider {
             }
             tokio::select! {
                 _ = token.cancelled() => return,
-                _ = tick.tick() => self.expire_inflight().await,
+                _ = tick.tick() => {
+                    self.flush_journal().await;
+                    self.expire_inflight().await;
+                }
                 event = rx.recv() => match event {
                     None => return,
                     Some(EnvEvent::Partition(p)) => self.on_partition(p).await,
@@ -421,9 +431,7 @@ impl Decider {
             Ok(()) => {
                 rec.step(RemediationStatus::Sent, "sent", "sent to the agent");
                 tracing::info!(env = %self.env.name, resource = %rk.2, remediation = %rec.id, "remediation sent");
-                if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
-                    self.write_failed(&e, "cannot journal the sent step");
-                }
+                self.journal(&rec, "cannot journal the sent step").await;
                 self.inflight
                     .insert(rec.id.clone(), (rec, Instant::now() + OUTCOME_TIMEOUT));
             }
@@ -433,9 +441,8 @@ impl Decider {
                     "abandoned",
                     format!("not sent: {e}"),
                 );
-                if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
-                    self.write_failed(&e, "cannot journal the abandoned step");
-                }
+                self.journal(&rec, "cannot journal the abandoned step")
+                    .await;
             }
         }
     }
@@ -473,9 +480,8 @@ impl Decider {
         rec.step(status, outcome.label(), result.message.clone());
         tracing::info!(env = %self.env.name, resource = %rec.resource.id, remediation = %rec.id,
             outcome = outcome.label(), message = %result.message, "remediation outcome");
-        if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
-            self.write_failed(&e, "cannot journal the remediation outcome");
-        }
+        self.journal(&rec, "cannot journal the remediation outcome")
+            .await;
         // Observe the result promptly rather than at the next interval.
         if let Err(e) = self
             .hub
@@ -505,10 +511,30 @@ impl Decider {
                     "abandoned",
                     "no outcome from the agent in time; the next collection decides again",
                 );
-                if let Err(e) = self.hub.records.put_remediation(&rec, &self.fence).await {
-                    self.write_failed(&e, "cannot journal the abandoned step");
-                }
+                self.journal(&rec, "cannot journal the abandoned step")
+                    .await;
             }
+        }
+    }
+
+    /// Writes a later step of a remediation's journal. A write the store
+    /// could not take (unreachable, leader changed) is kept and retried
+    /// every second, newest version per remediation, so an outcome is never
+    /// lost to a passing store error; a fenced one stops the decider.
+    async fn journal(&mut self, rec: &RemediationRecord, what: &str) {
+        self.unjournaled.retain(|r| r.id != rec.id);
+        if let Err(e) = self.hub.records.put_remediation(rec, &self.fence).await {
+            self.write_failed(&e, what);
+            if !matches!(e, Error::Fenced(_)) {
+                self.unjournaled.push(rec.clone());
+            }
+        }
+    }
+
+    async fn flush_journal(&mut self) {
+        for rec in std::mem::take(&mut self.unjournaled) {
+            self.journal(&rec, "cannot journal a remediation step; retrying")
+                .await;
         }
     }
 

@@ -51,6 +51,9 @@ pub struct EnvView {
     pub partitions: BTreeMap<(String, String), PartitionView>,
 }
 
+/// A remediation outcome with the moment it arrived.
+type RecentResult = (std::time::Instant, Arc<RemediationResult>);
+
 type AgentTx = mpsc::Sender<Result<ControllerMessage, tonic::Status>>;
 
 struct Session {
@@ -79,10 +82,12 @@ pub struct Hub {
     owned: Mutex<BTreeMap<String, Fence>>,
     deciders: Mutex<HashMap<String, DeciderHandle>>,
     waiters: Mutex<HashMap<String, mpsc::Sender<Arc<PartitionData>>>>,
-    /// Outcomes that arrived while no decider ran for their account (e.g.
-    /// re-sent by an agent right after a takeover), kept for a while and
-    /// handed to the account's deciders when they start.
-    early_results: Mutex<HashMap<String, Vec<(std::time::Instant, Arc<RemediationResult>)>>>,
+    /// Every outcome received recently, per account, handed to each new
+    /// decider of the account when it starts: one that arrived while no
+    /// decider ran (re-sent by an agent right after a takeover), or whose
+    /// journal write was lost with a decider that stopped (the store became
+    /// unreachable), is still recorded.
+    recent_results: Mutex<HashMap<String, Vec<RecentResult>>>,
     next_session: AtomicU64,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -92,7 +97,7 @@ pub struct Hub {
 /// stream rather than dropping partitions.
 const ENV_QUEUE: usize = 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
-const EARLY_RESULTS_FOR: Duration = Duration::from_secs(120);
+const RECENT_RESULTS_FOR: Duration = Duration::from_secs(120);
 
 impl Hub {
     pub fn new(
@@ -112,7 +117,7 @@ impl Hub {
             owned: Mutex::new(BTreeMap::new()),
             deciders: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
-            early_results: Mutex::new(HashMap::new()),
+            recent_results: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             shutdown,
             tasks: Mutex::new(Vec::new()),
@@ -408,27 +413,25 @@ impl Hub {
     /// environment journaled the remediation takes it.
     pub async fn dispatch_result(&self, account: &str, result: RemediationResult) {
         let result = Arc::new(result);
-        let deciders = self.deciders_for(|e| e.account == account);
-        if deciders.is_empty() {
-            let mut early = self.early_results.lock().expect("early results lock");
-            let list = early.entry(account.to_string()).or_default();
-            list.retain(|(at, _)| at.elapsed() < EARLY_RESULTS_FOR);
-            list.push((std::time::Instant::now(), result));
-            return;
+        {
+            let mut recent = self.recent_results.lock().expect("recent results lock");
+            let list = recent.entry(account.to_string()).or_default();
+            list.retain(|(at, _)| at.elapsed() < RECENT_RESULTS_FOR);
+            list.push((std::time::Instant::now(), result.clone()));
         }
-        for tx in deciders {
+        for tx in self.deciders_for(|e| e.account == account) {
             let _ = tx.send(EnvEvent::RemediationResult(result.clone())).await;
         }
     }
 
-    /// Outcomes for `account` that arrived before any decider ran.
-    pub fn early_results(&self, account: &str) -> Vec<Arc<RemediationResult>> {
-        let early = self.early_results.lock().expect("early results lock");
-        early
+    /// Outcomes received for `account` in the last two minutes.
+    pub fn recent_results(&self, account: &str) -> Vec<Arc<RemediationResult>> {
+        let recent = self.recent_results.lock().expect("recent results lock");
+        recent
             .get(account)
             .map(|l| {
                 l.iter()
-                    .filter(|(at, _)| at.elapsed() < EARLY_RESULTS_FOR)
+                    .filter(|(at, _)| at.elapsed() < RECENT_RESULTS_FOR)
                     .map(|(_, r)| r.clone())
                     .collect()
             })
