@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -17,11 +19,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 
-/// Shared SDK configuration and per-region clients.
+/// Per-resource reads in flight at once, per service: enough to collect a
+/// few hundred buckets quickly, few enough not to throttle the account.
+const S3_CONCURRENCY: usize = 8;
+const IAM_CONCURRENCY: usize = 4;
+
+/// Shared SDK configuration, per-region clients and per-service limits.
 #[derive(Clone)]
 pub struct Cloud {
     base: SdkConfig,
     ec2: Arc<Mutex<HashMap<String, aws_sdk_ec2::Client>>>,
+    s3: Arc<Mutex<HashMap<String, aws_sdk_s3::Client>>>,
+    iam: aws_sdk_iam::Client,
+    /// Bounds concurrent per-bucket reads across all regions.
+    pub s3_limit: Arc<Semaphore>,
+    /// Bounds concurrent per-user / per-policy IAM reads.
+    pub iam_limit: Arc<Semaphore>,
+    /// Whether the emulator compatibility layer is on (`--emulator-compat`).
+    pub compat: bool,
 }
 
 impl Cloud {
@@ -34,14 +49,54 @@ impl Cloud {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.regions[0].clone()))
             .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard().with_max_attempts(3));
+            // Throttling and transient errors back off and retry inside the
+            // operation timeout (the backoff is scaled so that all attempts
+            // fit, and the last error, not a timeout, is what is reported);
+            // what still fails fails the partition.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(4)
+                    .with_initial_backoff((config.aws_timeout / 10).min(Duration::from_secs(1))),
+            );
         if let Some(url) = &config.aws_endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        let base = loader.load().await;
+        // IAM is global; its endpoint lives in us-east-1.
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&base)
+                .region(Region::new("us-east-1"))
+                .build(),
+        );
         Cloud {
-            base: loader.load().await,
+            base,
             ec2: Arc::new(Mutex::new(HashMap::new())),
+            s3: Arc::new(Mutex::new(HashMap::new())),
+            iam,
+            s3_limit: Arc::new(Semaphore::new(S3_CONCURRENCY)),
+            iam_limit: Arc::new(Semaphore::new(IAM_CONCURRENCY)),
+            compat: config.emulator_compat,
         }
+    }
+
+    /// The S3 client of a region. Path-style addressing when an endpoint
+    /// is overridden (emulators and VPC endpoints have no per-bucket DNS).
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut clients = self.s3.lock().expect("s3 clients lock");
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = aws_sdk_s3::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_string()))
+                    .force_path_style(self.base.endpoint_url().is_some())
+                    .build();
+                aws_sdk_s3::Client::from_conf(conf)
+            })
+            .clone()
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.iam.clone()
     }
 
     /// The EC2 client of a region (created once, then reused).

@@ -4,6 +4,7 @@
 //!
 //! - [`aws`]: SDK configuration (endpoint, timeouts, retries) and the
 //!   account identity (STS GetCallerIdentity), resolved in one place.
+//! - [`compat`]: the emulator compatibility layer (off against real AWS).
 //! - [`drivers`]: one driver per resource type (collect, read one, apply).
 //! - [`collect`]: turns a collection request into partitions.
 //! - [`remediate`]: the precondition-checked remediation procedure.
@@ -11,6 +12,7 @@
 
 pub mod aws;
 pub mod collect;
+pub mod compat;
 pub mod drivers;
 pub mod remediate;
 pub mod session;
@@ -50,6 +52,10 @@ pub struct Config {
     /// Upper bound for one AWS operation, retries included.
     #[arg(long, env = "HOLDFAST_AWS_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub aws_timeout: Duration,
+    /// Work around known differences of the AWS emulator (moto) — see
+    /// `compat.rs`. Never needed, and off by default, against real AWS.
+    #[arg(long, env = "HOLDFAST_EMULATOR_COMPAT")]
+    pub emulator_compat: bool,
     /// Name of this agent in the controller's logs (default: account + pid).
     #[arg(long, env = "HOLDFAST_AGENT_ID")]
     pub agent_id: Option<String>,

@@ -11,8 +11,12 @@
 
 pub mod canonical;
 pub mod diff;
+pub mod iam;
 pub mod plan;
+pub mod policy_doc;
 pub mod resource;
+pub mod s3;
+pub mod setting;
 pub mod sg;
 pub mod types;
 

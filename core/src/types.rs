@@ -36,7 +36,13 @@ impl std::fmt::Debug for TypeInfo {
 }
 
 /// Every type this build supports.
-pub static SUPPORTED_TYPES: &[TypeInfo] = &[crate::sg::TYPE_INFO];
+pub static SUPPORTED_TYPES: &[TypeInfo] = &[
+    crate::sg::TYPE_INFO,
+    crate::s3::TYPE_INFO,
+    crate::iam::ROLE_INFO,
+    crate::iam::POLICY_INFO,
+    crate::iam::USER_INFO,
+];
 
 /// Looks a type up by name.
 pub fn type_info(name: &str) -> Option<&'static TypeInfo> {

@@ -54,7 +54,7 @@ wait_until "the emulator" 30 "$py" -c 'import sys, urllib.request; urllib.reques
 pids+=($!)
 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true \
 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-  "$bin/holdfast-agent" --regions us-east-1 --interval 2s --aws-endpoint-url "$moto" >"$work/agent.log" 2>&1 &
+  "$bin/holdfast-agent" --regions us-east-1 --interval 2s --aws-endpoint-url "$moto" --emulator-compat >"$work/agent.log" 2>&1 &
 pids+=($!)
 wait_until "the controller" 30 "$bin/holdfast" env list
 

@@ -501,7 +501,7 @@ impl Agent {
                 .args(["--regions", &regions.join(",")])
                 .args(["--interval", interval])
                 .args(["--aws-endpoint-url", moto_url])
-                .args(["--aws-timeout", "3s"])
+                .args(["--aws-timeout", "3s", "--emulator-compat"])
                 .env("RUST_LOG", "info,holdfast_agent=debug")
                 .env("AWS_ACCESS_KEY_ID", "testing")
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -597,6 +597,8 @@ pub fn cli_json(controller: &str, args: &[&str]) -> Value {
 pub struct Stack {
     pub agent: Option<Agent>,
     pub controller: Controller,
+    /// Between the agent and the emulator, when asked for.
+    pub proxy: Option<FaultProxy>,
     pub moto: Moto,
     pub etcd: Etcd,
     pub dir: tempfile::TempDir,
@@ -605,24 +607,50 @@ pub struct Stack {
 impl Stack {
     /// Starts everything; the agent collects every `interval`.
     pub fn start(interval: &str) -> Result<Stack> {
+        Stack::start_with(interval, &[REGION], false)
+    }
+
+    /// Starts everything with the agent collecting `regions`; with
+    /// `proxied`, the agent reaches the emulator through a [`FaultProxy`].
+    pub fn start_with(interval: &str, regions: &[&str], proxied: bool) -> Result<Stack> {
         let dir = tempfile::tempdir()?;
         let etcd = Etcd::start()?;
         let moto = Moto::start()?;
+        let proxy = if proxied {
+            Some(FaultProxy::start(moto.port)?)
+        } else {
+            None
+        };
         let controller = Controller::start(&etcd.url, dir.path())?;
-        let agent = Agent::start(
-            &[&controller.url],
-            &moto.url,
-            &[REGION],
-            interval,
-            dir.path(),
-        )?;
-        Ok(Stack {
+        let mut stack = Stack {
             dir,
             etcd,
             moto,
+            proxy,
             controller,
-            agent: Some(agent),
-        })
+            agent: None,
+        };
+        stack.start_agent(regions, interval)?;
+        Ok(stack)
+    }
+
+    /// Starts (or replaces) the agent.
+    pub fn start_agent(&mut self, regions: &[&str], interval: &str) -> Result<()> {
+        if let Some(mut old) = self.agent.take() {
+            old.proc.stop();
+        }
+        let aws_url = match &self.proxy {
+            Some(p) => p.url(),
+            None => self.moto.url.clone(),
+        };
+        self.agent = Some(Agent::start(
+            &[&self.controller.url],
+            &aws_url,
+            regions,
+            interval,
+            self.dir.path(),
+        )?);
+        Ok(())
     }
 
     pub fn cli(&self, args: &[&str]) -> CliOutput {
@@ -676,10 +704,15 @@ impl Stack {
             .unwrap_or_default()
     }
 
-    /// The status of the environment's one partition (region, SG type).
+    /// The status of the environment's security-group partition in
+    /// [`REGION`].
     pub fn partition(&self, env: &str) -> Option<Value> {
         let e = self.json(&["env", "show", env]);
-        e["partitions"].as_array()?.first().cloned()
+        e["partitions"]
+            .as_array()?
+            .iter()
+            .find(|p| p["region"] == REGION && p["resource_type"] == "aws.ec2.security_group")
+            .cloned()
     }
 }
 
@@ -764,4 +797,215 @@ pub async fn ingress(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, i32, i
     }
     rules.sort();
     rules
+}
+
+fn sdk_credentials() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("testing", "testing", None, None, "holdfast-tests")
+}
+
+/// An independent S3 client (path-style, as the emulator needs).
+pub fn s3_client(url: &str, region: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .credentials_provider(sdk_credentials())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An independent IAM client.
+pub fn iam_client(url: &str) -> aws_sdk_iam::Client {
+    let conf = aws_sdk_iam::config::Builder::new()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(sdk_credentials())
+        .build();
+    aws_sdk_iam::Client::from_conf(conf)
+}
+
+/// What the fault proxy saw and does.
+#[derive(Default)]
+struct ProxyState {
+    /// Requests for this signing service (`iam`, `s3`, `ec2`) are answered
+    /// with a throttling error instead of being forwarded.
+    throttle: Option<String>,
+    /// (service, action) → requests seen.
+    seen: std::collections::BTreeMap<(String, String), usize>,
+}
+
+/// An HTTP proxy in front of the emulator that counts requests per service
+/// and action and can throttle one service: every request of that service
+/// is answered with the throttling error AWS sends (`Throttling` for query
+/// APIs, `SlowDown` for S3). One request per connection.
+pub struct FaultProxy {
+    port: u16,
+    state: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream_port: u16) -> Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        listener.set_nonblocking(true)?;
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState::default()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !sp.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let st = st.clone();
+                        std::thread::spawn(move || {
+                            let _ = proxy_one(conn, upstream_port, &st);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(FaultProxy { port, state, stop })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Throttle every request of `service` (None: forward everything).
+    pub fn throttle(&self, service: Option<&str>) {
+        self.state.lock().expect("proxy state").throttle = service.map(String::from);
+    }
+
+    /// Requests seen for one (service, action) so far.
+    pub fn count(&self, service: &str, action: &str) -> usize {
+        self.state
+            .lock()
+            .expect("proxy state")
+            .seen
+            .get(&(service.to_string(), action.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn proxy_one(
+    mut conn: TcpStream,
+    upstream: u16,
+    state: &std::sync::Mutex<ProxyState>,
+) -> Result<()> {
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+    // The signing service names the API: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
+    let service = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1).map(String::from))
+        .and_then(|c| c.split('/').nth(3).map(String::from))
+        .unwrap_or_default();
+    let request_line = head.lines().next().unwrap_or_default().to_string();
+    let action = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .map(String::from)
+        .unwrap_or_else(|| {
+            // S3: method and sub-resource, e.g. "GET ?versioning".
+            let mut parts = request_line.split_whitespace();
+            let method = parts.next().unwrap_or_default();
+            let target = parts.next().unwrap_or_default();
+            let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+            let sub = query
+                .split('&')
+                .next()
+                .unwrap_or("")
+                .split('=')
+                .next()
+                .unwrap_or("");
+            format!("{method} ?{sub}")
+        });
+    let throttled = {
+        let mut st = state.lock().expect("proxy state");
+        *st.seen.entry((service.clone(), action)).or_default() += 1;
+        st.throttle.as_deref() == Some(service.as_str())
+    };
+    if throttled {
+        let (status, xml) = if service == "s3" {
+            ("503 Slow Down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".to_string())
+        } else {
+            ("400 Bad Request", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>".to_string())
+        };
+        write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        )?;
+        return Ok(());
+    }
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let forwarded: String = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    up.write_all(forwarded.as_bytes())?;
+    up.write_all(b"Connection: close\r\n\r\n")?;
+    up.write_all(&buf[head_end..])?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp)?;
+    // Tell the client this connection ends with the response.
+    let resp_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(resp.len(), |i| i + 4);
+    let resp_head = String::from_utf8_lossy(&resp[..resp_end]).to_string();
+    let mut out: String = resp_head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    out.push_str("Connection: close\r\n\r\n");
+    conn.write_all(out.as_bytes())?;
+    conn.write_all(&resp[resp_end..])?;
+    Ok(())
 }

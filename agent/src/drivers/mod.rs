@@ -2,6 +2,8 @@
 //! and apply planned actions. Drivers are registered by type name, so the
 //! session, collection and remediation code never names a type.
 
+pub mod iam;
+pub mod s3;
 pub mod sg;
 
 use std::collections::BTreeMap;
@@ -44,12 +46,24 @@ pub struct Drivers {
 
 /// Every type this agent build has a driver for.
 pub fn supported() -> Vec<&'static str> {
-    vec![holdfast_core::sg::TYPE]
+    vec![
+        holdfast_core::sg::TYPE,
+        holdfast_core::s3::TYPE,
+        holdfast_core::iam::ROLE,
+        holdfast_core::iam::POLICY,
+        holdfast_core::iam::USER,
+    ]
 }
 
 impl Drivers {
     pub fn new(cloud: &Cloud, types: &[String]) -> Drivers {
-        let all: Vec<Arc<dyn Driver>> = vec![Arc::new(sg::SecurityGroups::new(cloud.clone()))];
+        let all: Vec<Arc<dyn Driver>> = vec![
+            Arc::new(sg::SecurityGroups::new(cloud.clone())),
+            Arc::new(s3::Buckets::new(cloud.clone())),
+            Arc::new(iam::Roles::new(cloud.clone())),
+            Arc::new(iam::Policies::new(cloud.clone())),
+            Arc::new(iam::Users::new(cloud.clone())),
+        ];
         Drivers {
             by_type: all
                 .into_iter()

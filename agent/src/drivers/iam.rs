@@ -1,0 +1,862 @@
+//! IAM roles, customer-managed policies and users: account-wide, collected
+//! once per account into the `global` partition of each type.
+//!
+//! Collection follows the API budget of the architecture: one paged
+//! GetAccountAuthorizationDetails per type (filtered to it) carries the
+//! documents, attachments, groups, boundaries and tags; ListRoles adds the
+//! role description and session duration; only what no bulk call returns is
+//! read per resource, with a bounded number in flight (a user's access
+//! keys, MFA devices and login profile; a policy's tags). A remediation's
+//! targeted re-read uses the per-resource calls instead, which produce the
+//! same canonical form.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::{EntityType, PolicyScopeType, StatusType, Tag};
+use futures::stream::{FuturesUnordered, StreamExt};
+use holdfast_core::iam::{set, AccessKey, IamAction, ManagedPolicy, Role, User};
+use serde_json::Value;
+
+use super::{CloudError, Driver};
+use crate::aws::Cloud;
+
+fn err<E: std::error::Error + Send + Sync + 'static>(
+    what: &str,
+    name: &str,
+    e: SdkError<E>,
+) -> CloudError {
+    let name = if name.is_empty() {
+        String::new()
+    } else {
+        format!(" {name}")
+    };
+    CloudError(format!("{what}{name}: {}", DisplayErrorContext(&e)))
+}
+
+fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("NoSuchEntity")
+}
+
+/// A policy document as IAM returns it (URL-encoded JSON), normalized.
+fn doc(what: &str, name: &str, text: Option<&str>) -> Result<Value, CloudError> {
+    let text = text.ok_or_else(|| CloudError(format!("{what} {name}: no policy document")))?;
+    holdfast_core::policy_doc::parse(text).map_err(|e| CloudError(format!("{what} {name}: {e}")))
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| CloudError(format!("tag {k}: {e}")))
+        })
+        .collect()
+}
+
+/// The details of one type from GetAccountAuthorizationDetails, all pages.
+async fn authorization_details(
+    cloud: &Cloud,
+    filter: EntityType,
+) -> Result<Vec<aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput>, CloudError>
+{
+    let mut pages = cloud
+        .iam()
+        .get_account_authorization_details()
+        .filter(filter)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        out.push(page.map_err(|e| err("GetAccountAuthorizationDetails", "", e))?);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- roles
+
+pub struct Roles {
+    cloud: Cloud,
+}
+
+impl Roles {
+    pub fn new(cloud: Cloud) -> Self {
+        Roles { cloud }
+    }
+
+    /// One role through the per-role calls; `None` if it does not exist.
+    async fn read_role(&self, name: &str) -> Result<Option<Role>, CloudError> {
+        let iam = self.cloud.iam();
+        let _permit = self
+            .cloud
+            .iam_limit
+            .acquire()
+            .await
+            .expect("semaphore open");
+        let role = match iam.get_role().role_name(name).send().await {
+            Ok(out) => out
+                .role
+                .ok_or_else(|| CloudError(format!("GetRole {name}: empty reply")))?,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(err("GetRole", name, e)),
+        };
+        let mut inline = BTreeMap::new();
+        let mut pages = iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for p in page
+                .map_err(|e| err("ListRolePolicies", name, e))?
+                .policy_names()
+            {
+                let out = iam
+                    .get_role_policy()
+                    .role_name(name)
+                    .policy_name(p)
+                    .send()
+                    .await
+                    .map_err(|e| err("GetRolePolicy", name, e))?;
+                inline.insert(
+                    p.clone(),
+                    doc("role policy", p, Some(out.policy_document()))?,
+                );
+            }
+        }
+        let mut attached = Vec::new();
+        let mut pages = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListAttachedRolePolicies", name, e))?;
+            attached.extend(
+                page.attached_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn().map(String::from)),
+            );
+        }
+        Ok(Some(Role {
+            name: role.role_name().to_string(),
+            path: role.path().to_string(),
+            description: role.description().unwrap_or_default().to_string(),
+            max_session_duration: role.max_session_duration().unwrap_or(3600),
+            trust_policy: doc("role", name, role.assume_role_policy_document())?,
+            inline_policies: inline,
+            attached_policies: set(attached),
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn().map(String::from))
+                .into(),
+            tags: tag_map(role.tags()),
+        }))
+    }
+}
+
+#[async_trait]
+impl Driver for Roles {
+    fn resource_type(&self) -> &'static str {
+        holdfast_core::iam::ROLE
+    }
+
+    async fn collect(&self, _region: &str) -> Result<Vec<(String, Value)>, CloudError> {
+        let details = authorization_details(&self.cloud, EntityType::Role).await?;
+        let mut meta: HashMap<String, (String, i32)> = HashMap::new();
+        let mut pages = self.cloud.iam().list_roles().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for r in page.map_err(|e| err("ListRoles", "", e))?.roles() {
+                meta.insert(
+                    r.role_name().to_string(),
+                    (
+                        r.description().unwrap_or_default().to_string(),
+                        r.max_session_duration().unwrap_or(3600),
+                    ),
+                );
+            }
+        }
+        let mut out = Vec::new();
+        for d in details.iter().flat_map(|p| p.role_detail_list()) {
+            let name = d.role_name().unwrap_or_default();
+            let Some((description, max)) = meta.get(name).cloned() else {
+                // Created between the two listings: read it on its own.
+                if let Some(r) = self.read_role(name).await? {
+                    out.push((r.name.clone(), r.to_value()));
+                }
+                continue;
+            };
+            let mut inline = BTreeMap::new();
+            for p in d.role_policy_list() {
+                let pname = p.policy_name().unwrap_or_default();
+                inline.insert(
+                    pname.to_string(),
+                    doc("role policy", pname, p.policy_document())?,
+                );
+            }
+            let role = Role {
+                name: name.to_string(),
+                path: d.path().unwrap_or("/").to_string(),
+                description,
+                max_session_duration: max,
+                trust_policy: doc("role", name, d.assume_role_policy_document())?,
+                inline_policies: inline,
+                attached_policies: set(d
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn().map(String::from))),
+                permissions_boundary: d
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn().map(String::from))
+                    .into(),
+                tags: tag_map(d.tags()),
+            };
+            out.push((role.name.clone(), role.to_value()));
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, _region: &str, id: &str) -> Result<Option<Value>, CloudError> {
+        Ok(self.read_role(id).await?.map(|r| r.to_value()))
+    }
+
+    async fn apply(
+        &self,
+        _region: &str,
+        id: &str,
+        desired: &Value,
+        current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let desired = Role::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
+        let current = Role::from_value(current).map_err(|e| (vec![], CloudError(e)))?;
+        let actions = holdfast_core::iam::plan_role(&desired, &current)
+            .map_err(|e| (vec![], CloudError(e.to_string())))?;
+        apply_all(&self.cloud, id, actions).await
+    }
+}
+
+// ------------------------------------------------------------- policies
+
+pub struct Policies {
+    cloud: Cloud,
+    /// Policy name → ARN from the latest collection.
+    arns: Mutex<HashMap<String, String>>,
+}
+
+impl Policies {
+    pub fn new(cloud: Cloud) -> Self {
+        Policies {
+            cloud,
+            arns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn tags(&self, arn: &str) -> Result<Option<BTreeMap<String, String>>, CloudError> {
+        let _permit = self
+            .cloud
+            .iam_limit
+            .acquire()
+            .await
+            .expect("semaphore open");
+        let mut tags = BTreeMap::new();
+        let mut pages = self
+            .cloud
+            .iam()
+            .list_policy_tags()
+            .policy_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => tags.extend(tag_map(p.tags())),
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(err("ListPolicyTags", arn, e)),
+            }
+        }
+        Ok(Some(tags))
+    }
+
+    async fn arn_of(&self, name: &str) -> Result<Option<String>, CloudError> {
+        if let Some(a) = self.arns.lock().expect("arns lock").get(name) {
+            return Ok(Some(a.clone()));
+        }
+        let mut pages = self
+            .cloud
+            .iam()
+            .list_policies()
+            .scope(PolicyScopeType::Local)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListPolicies", "", e))?;
+            if let Some(p) = page
+                .policies()
+                .iter()
+                .find(|p| p.policy_name() == Some(name))
+            {
+                return Ok(p.arn().map(String::from));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn read_policy(&self, name: &str) -> Result<Option<ManagedPolicy>, CloudError> {
+        let Some(arn) = self.arn_of(name).await? else {
+            return Ok(None);
+        };
+        let iam = self.cloud.iam();
+        let policy = match iam.get_policy().policy_arn(&arn).send().await {
+            Ok(out) => out
+                .policy
+                .ok_or_else(|| CloudError(format!("GetPolicy {arn}: empty reply")))?,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(err("GetPolicy", &arn, e)),
+        };
+        let version = policy.default_version_id().unwrap_or("v1");
+        let out = iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| err("GetPolicyVersion", &arn, e))?;
+        let document = doc(
+            "policy",
+            name,
+            out.policy_version().and_then(|v| v.document()),
+        )?;
+        let Some(tags) = self.tags(&arn).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ManagedPolicy {
+            name: name.to_string(),
+            arn: arn.clone(),
+            path: policy.path().unwrap_or("/").to_string(),
+            description: policy.description().unwrap_or_default().to_string(),
+            document,
+            tags,
+        }))
+    }
+}
+
+#[async_trait]
+impl Driver for Policies {
+    fn resource_type(&self) -> &'static str {
+        holdfast_core::iam::POLICY
+    }
+
+    async fn collect(&self, _region: &str) -> Result<Vec<(String, Value)>, CloudError> {
+        let details = authorization_details(&self.cloud, EntityType::LocalManagedPolicy).await?;
+        let mut found = Vec::new();
+        for p in details.iter().flat_map(|p| p.policies()) {
+            let arn = p.arn().unwrap_or_default().to_string();
+            let name = match p.policy_name() {
+                Some(n) if !n.is_empty() => n.to_string(),
+                _ => self
+                    .cloud
+                    .compat
+                    .then(|| crate::compat::policy_name_from_arn(&arn))
+                    .flatten()
+                    .ok_or_else(|| {
+                        CloudError(format!(
+                            "GetAccountAuthorizationDetails: policy {arn:?} has no name"
+                        ))
+                    })?,
+            };
+            let default = p
+                .policy_version_list()
+                .iter()
+                .find(|v| v.is_default_version())
+                .ok_or_else(|| CloudError(format!("policy {name}: no default version listed")))?;
+            found.push(ManagedPolicy {
+                document: doc("policy", &name, default.document())?,
+                path: p.path().unwrap_or("/").to_string(),
+                description: p.description().unwrap_or_default().to_string(),
+                tags: BTreeMap::new(),
+                name,
+                arn,
+            });
+        }
+        *self.arns.lock().expect("arns lock") = found
+            .iter()
+            .map(|p| (p.name.clone(), p.arn.clone()))
+            .collect();
+        let mut tagged: FuturesUnordered<_> = found
+            .into_iter()
+            .map(|mut p| async move {
+                let tags = self.tags(&p.arn).await?;
+                Ok::<_, CloudError>(tags.map(|t| {
+                    p.tags = t;
+                    p
+                }))
+            })
+            .collect();
+        let mut out = Vec::new();
+        while let Some(p) = tagged.next().await {
+            // A policy deleted meanwhile is simply not there.
+            if let Some(p) = p? {
+                out.push((p.name.clone(), p.to_value()));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, _region: &str, id: &str) -> Result<Option<Value>, CloudError> {
+        Ok(self.read_policy(id).await?.map(|p| p.to_value()))
+    }
+
+    async fn apply(
+        &self,
+        _region: &str,
+        _id: &str,
+        desired: &Value,
+        current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let desired = ManagedPolicy::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
+        let current = ManagedPolicy::from_value(current).map_err(|e| (vec![], CloudError(e)))?;
+        let actions = holdfast_core::iam::plan_policy(&desired, &current)
+            .map_err(|e| (vec![], CloudError(e.to_string())))?;
+        apply_all(&self.cloud, &desired.arn, actions).await
+    }
+}
+
+// ---------------------------------------------------------------- users
+
+pub struct Users {
+    cloud: Cloud,
+}
+
+/// What only per-user calls return.
+struct Credentials {
+    console_login: bool,
+    access_keys: BTreeMap<String, AccessKey>,
+    mfa_devices: Vec<String>,
+}
+
+impl Users {
+    pub fn new(cloud: Cloud) -> Self {
+        Users { cloud }
+    }
+
+    /// `None` when the user no longer exists.
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, CloudError> {
+        let iam = self.cloud.iam();
+        let _permit = self
+            .cloud
+            .iam_limit
+            .acquire()
+            .await
+            .expect("semaphore open");
+        let console_login = match iam.get_login_profile().user_name(name).send().await {
+            Ok(_) => true,
+            Err(e) if not_found(&e) => {
+                // No login profile, or no user: tell them apart below.
+                false
+            }
+            Err(e) => return Err(err("GetLoginProfile", name, e)),
+        };
+        let mut access_keys = BTreeMap::new();
+        let mut pages = iam
+            .list_access_keys()
+            .user_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => {
+                    for k in p.access_key_metadata() {
+                        let id = k.access_key_id().unwrap_or_default().to_string();
+                        let status = match k.status() {
+                            Some(StatusType::Inactive) => "Inactive",
+                            _ => "Active",
+                        };
+                        access_keys.insert(
+                            id,
+                            AccessKey {
+                                status: status.to_string(),
+                            },
+                        );
+                    }
+                }
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(err("ListAccessKeys", name, e)),
+            }
+        }
+        let mut mfa_devices = Vec::new();
+        let mut pages = iam
+            .list_mfa_devices()
+            .user_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => mfa_devices.extend(
+                    p.mfa_devices()
+                        .iter()
+                        .map(|d| d.serial_number().to_string()),
+                ),
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(err("ListMFADevices", name, e)),
+            }
+        }
+        Ok(Some(Credentials {
+            console_login,
+            access_keys,
+            mfa_devices,
+        }))
+    }
+
+    async fn read_user(&self, name: &str) -> Result<Option<User>, CloudError> {
+        let iam = self.cloud.iam();
+        let user = match iam.get_user().user_name(name).send().await {
+            Ok(out) => out
+                .user
+                .ok_or_else(|| CloudError(format!("GetUser {name}: empty reply")))?,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(err("GetUser", name, e)),
+        };
+        let mut inline = BTreeMap::new();
+        let mut pages = iam
+            .list_user_policies()
+            .user_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for p in page
+                .map_err(|e| err("ListUserPolicies", name, e))?
+                .policy_names()
+            {
+                let out = iam
+                    .get_user_policy()
+                    .user_name(name)
+                    .policy_name(p)
+                    .send()
+                    .await
+                    .map_err(|e| err("GetUserPolicy", name, e))?;
+                inline.insert(
+                    p.clone(),
+                    doc("user policy", p, Some(out.policy_document()))?,
+                );
+            }
+        }
+        let mut attached = Vec::new();
+        let mut pages = iam
+            .list_attached_user_policies()
+            .user_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListAttachedUserPolicies", name, e))?;
+            attached.extend(
+                page.attached_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn().map(String::from)),
+            );
+        }
+        let mut groups = Vec::new();
+        let mut pages = iam
+            .list_groups_for_user()
+            .user_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListGroupsForUser", name, e))?;
+            groups.extend(page.groups().iter().map(|g| g.group_name().to_string()));
+        }
+        let Some(creds) = self.credentials(name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            name: user.user_name().to_string(),
+            path: user.path().to_string(),
+            inline_policies: inline,
+            attached_policies: set(attached),
+            groups: set(groups),
+            console_login: creds.console_login,
+            access_keys: creds.access_keys,
+            mfa_devices: set(creds.mfa_devices),
+            permissions_boundary: user
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn().map(String::from))
+                .into(),
+            tags: tag_map(user.tags()),
+        }))
+    }
+}
+
+#[async_trait]
+impl Driver for Users {
+    fn resource_type(&self) -> &'static str {
+        holdfast_core::iam::USER
+    }
+
+    async fn collect(&self, _region: &str) -> Result<Vec<(String, Value)>, CloudError> {
+        let details = authorization_details(&self.cloud, EntityType::User).await?;
+        let mut partial = Vec::new();
+        for d in details.iter().flat_map(|p| p.user_detail_list()) {
+            let name = d.user_name().unwrap_or_default().to_string();
+            let mut inline = BTreeMap::new();
+            for p in d.user_policy_list() {
+                let pname = p.policy_name().unwrap_or_default();
+                inline.insert(
+                    pname.to_string(),
+                    doc("user policy", pname, p.policy_document())?,
+                );
+            }
+            partial.push(User {
+                path: d.path().unwrap_or("/").to_string(),
+                inline_policies: inline,
+                attached_policies: set(d
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn().map(String::from))),
+                groups: set(d.group_list().iter().cloned()),
+                console_login: false,
+                access_keys: BTreeMap::new(),
+                mfa_devices: BTreeMap::new(),
+                permissions_boundary: d
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn().map(String::from))
+                    .into(),
+                tags: tag_map(d.tags()),
+                name,
+            });
+        }
+        let mut complete: FuturesUnordered<_> = partial
+            .into_iter()
+            .map(|mut u| async move {
+                let creds = self.credentials(&u.name).await?;
+                Ok::<_, CloudError>(creds.map(|c| {
+                    u.console_login = c.console_login;
+                    u.access_keys = c.access_keys;
+                    u.mfa_devices = set(c.mfa_devices);
+                    u
+                }))
+            })
+            .collect();
+        let mut out = Vec::new();
+        while let Some(u) = complete.next().await {
+            if let Some(u) = u? {
+                out.push((u.name.clone(), u.to_value()));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, _region: &str, id: &str) -> Result<Option<Value>, CloudError> {
+        Ok(self.read_user(id).await?.map(|u| u.to_value()))
+    }
+
+    async fn apply(
+        &self,
+        _region: &str,
+        id: &str,
+        desired: &Value,
+        current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let desired = User::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
+        let current = User::from_value(current).map_err(|e| (vec![], CloudError(e)))?;
+        let actions = holdfast_core::iam::plan_user(&desired, &current)
+            .map_err(|e| (vec![], CloudError(e.to_string())))?;
+        apply_all(&self.cloud, id, actions).await
+    }
+}
+
+// ---------------------------------------------------------------- apply
+
+/// Applies the actions in order; `target` is the role or user name, or the
+/// policy ARN.
+async fn apply_all(
+    cloud: &Cloud,
+    target: &str,
+    actions: Vec<IamAction>,
+) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+    let mut done = Vec::new();
+    for action in actions {
+        let line = action.to_string();
+        if let Err(e) = apply_one(cloud, target, &action).await {
+            return Err((done, e));
+        }
+        done.push(line);
+    }
+    Ok(done)
+}
+
+async fn apply_one(cloud: &Cloud, t: &str, action: &IamAction) -> Result<(), CloudError> {
+    let iam = cloud.iam();
+    macro_rules! call {
+        ($name:literal, $req:expr) => {
+            $req.send().await.map(drop).map_err(|e| err($name, t, e))
+        };
+    }
+    match action {
+        IamAction::UpdateAssumeRolePolicy { document } => call!(
+            "UpdateAssumeRolePolicy",
+            iam.update_assume_role_policy()
+                .role_name(t)
+                .policy_document(document.to_string())
+        ),
+        IamAction::UpdateRole {
+            description,
+            max_session_duration,
+        } => call!(
+            "UpdateRole",
+            iam.update_role()
+                .role_name(t)
+                .description(description)
+                .max_session_duration(*max_session_duration)
+        ),
+        IamAction::PutRolePolicy { name, document } => call!(
+            "PutRolePolicy",
+            iam.put_role_policy()
+                .role_name(t)
+                .policy_name(name)
+                .policy_document(document.to_string())
+        ),
+        IamAction::DeleteRolePolicy { name } => call!(
+            "DeleteRolePolicy",
+            iam.delete_role_policy().role_name(t).policy_name(name)
+        ),
+        IamAction::AttachRolePolicy { arn } => call!(
+            "AttachRolePolicy",
+            iam.attach_role_policy().role_name(t).policy_arn(arn)
+        ),
+        IamAction::DetachRolePolicy { arn } => call!(
+            "DetachRolePolicy",
+            iam.detach_role_policy().role_name(t).policy_arn(arn)
+        ),
+        IamAction::PutRolePermissionsBoundary { arn } => call!(
+            "PutRolePermissionsBoundary",
+            iam.put_role_permissions_boundary()
+                .role_name(t)
+                .permissions_boundary(arn)
+        ),
+        IamAction::DeleteRolePermissionsBoundary => call!(
+            "DeleteRolePermissionsBoundary",
+            iam.delete_role_permissions_boundary().role_name(t)
+        ),
+        IamAction::TagRole { tags } => call!(
+            "TagRole",
+            iam.tag_role().role_name(t).set_tags(Some(tag_list(tags)?))
+        ),
+        IamAction::UntagRole { keys } => call!(
+            "UntagRole",
+            iam.untag_role()
+                .role_name(t)
+                .set_tag_keys(Some(keys.clone()))
+        ),
+        IamAction::CreatePolicyVersion { document } => {
+            // IAM keeps at most five versions: make room by deleting the
+            // oldest one that is not the default.
+            let out = iam
+                .list_policy_versions()
+                .policy_arn(t)
+                .send()
+                .await
+                .map_err(|e| err("ListPolicyVersions", t, e))?;
+            let versions = out.versions();
+            if versions.len() >= 5 {
+                let oldest = versions
+                    .iter()
+                    .filter(|v| !v.is_default_version())
+                    .min_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())))
+                    .and_then(|v| v.version_id());
+                if let Some(v) = oldest {
+                    call!(
+                        "DeletePolicyVersion",
+                        iam.delete_policy_version().policy_arn(t).version_id(v)
+                    )?;
+                }
+            }
+            call!(
+                "CreatePolicyVersion",
+                iam.create_policy_version()
+                    .policy_arn(t)
+                    .policy_document(document.to_string())
+                    .set_as_default(true)
+            )
+        }
+        IamAction::TagPolicy { tags } => call!(
+            "TagPolicy",
+            iam.tag_policy()
+                .policy_arn(t)
+                .set_tags(Some(tag_list(tags)?))
+        ),
+        IamAction::UntagPolicy { keys } => call!(
+            "UntagPolicy",
+            iam.untag_policy()
+                .policy_arn(t)
+                .set_tag_keys(Some(keys.clone()))
+        ),
+        IamAction::PutUserPolicy { name, document } => call!(
+            "PutUserPolicy",
+            iam.put_user_policy()
+                .user_name(t)
+                .policy_name(name)
+                .policy_document(document.to_string())
+        ),
+        IamAction::DeleteUserPolicy { name } => call!(
+            "DeleteUserPolicy",
+            iam.delete_user_policy().user_name(t).policy_name(name)
+        ),
+        IamAction::AttachUserPolicy { arn } => call!(
+            "AttachUserPolicy",
+            iam.attach_user_policy().user_name(t).policy_arn(arn)
+        ),
+        IamAction::DetachUserPolicy { arn } => call!(
+            "DetachUserPolicy",
+            iam.detach_user_policy().user_name(t).policy_arn(arn)
+        ),
+        IamAction::PutUserPermissionsBoundary { arn } => call!(
+            "PutUserPermissionsBoundary",
+            iam.put_user_permissions_boundary()
+                .user_name(t)
+                .permissions_boundary(arn)
+        ),
+        IamAction::DeleteUserPermissionsBoundary => call!(
+            "DeleteUserPermissionsBoundary",
+            iam.delete_user_permissions_boundary().user_name(t)
+        ),
+        IamAction::AddUserToGroup { group } => call!(
+            "AddUserToGroup",
+            iam.add_user_to_group().user_name(t).group_name(group)
+        ),
+        IamAction::RemoveUserFromGroup { group } => call!(
+            "RemoveUserFromGroup",
+            iam.remove_user_from_group().user_name(t).group_name(group)
+        ),
+        IamAction::DeleteLoginProfile => {
+            call!(
+                "DeleteLoginProfile",
+                iam.delete_login_profile().user_name(t)
+            )
+        }
+        IamAction::UpdateAccessKey { id, status } => call!(
+            "UpdateAccessKey",
+            iam.update_access_key()
+                .user_name(t)
+                .access_key_id(id)
+                .status(StatusType::from(status.as_str()))
+        ),
+        IamAction::TagUser { tags } => call!(
+            "TagUser",
+            iam.tag_user().user_name(t).set_tags(Some(tag_list(tags)?))
+        ),
+        IamAction::UntagUser { keys } => call!(
+            "UntagUser",
+            iam.untag_user()
+                .user_name(t)
+                .set_tag_keys(Some(keys.clone()))
+        ),
+    }
+}
