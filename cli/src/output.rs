@@ -284,7 +284,7 @@ impl Output {
             return;
         }
         let mut t = Table::new(&[
-            "RESOURCE", "REGION", "KIND", "STATUS", "DETECTED", "CHANGES",
+            "TYPE", "RESOURCE", "REGION", "KIND", "STATUS", "DETECTED", "CHANGES",
         ]);
         for d in list {
             let k = d.resource.clone().unwrap_or_default();
@@ -310,6 +310,7 @@ impl Output {
             };
             let first = changes.first().cloned().unwrap_or_default();
             t.row(vec![
+                k.resource_type.clone(),
                 k.id.clone(),
                 k.region.clone(),
                 d.kind.clone(),
@@ -319,6 +320,7 @@ impl Output {
             ]);
             for more in changes.iter().skip(1) {
                 t.row(vec![
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -379,6 +381,17 @@ fn short(json_text: &str) -> String {
                 src
             )
         }
-        _ => json_text.to_string(),
+        Value::String(s) => s.clone(),
+        _ => {
+            // Whole documents do not fit a cell: `--output json` has them.
+            let text = v.to_string();
+            match text.char_indices().nth(MAX_CELL) {
+                Some((at, _)) => format!("{}…", &text[..at]),
+                None => text,
+            }
+        }
     }
 }
+
+/// The longest change value a table shows.
+const MAX_CELL: usize = 80;
