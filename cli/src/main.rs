@@ -5,6 +5,7 @@
 //! rejected as invalid). Errors are one line on stderr; progress goes to
 //! stderr so that `--output json` on stdout stays machine-readable.
 
+mod deploy;
 mod output;
 
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// Who is acting, recorded with pauses and baselines (default: USER@HOST).
+    #[arg(long, global = true, env = "HOLDFAST_ACTOR")]
+    actor: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,6 +66,40 @@ enum Command {
     /// The remediation journal.
     #[command(subcommand)]
     Remediation(RemediationCmd),
+    /// Run a deployment inside a pause of enforcement, then re-baseline:
+    /// pause, run COMMAND (its output streamed), collect fresh, create a
+    /// candidate baseline, show its diff, approve it with --approve and
+    /// resume. Exits with COMMAND's exit code.
+    Deploy {
+        name: String,
+        /// How long enforcement stays paused at most.
+        #[arg(long = "for", default_value = "30m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Approve the new baseline and resume at once; without it the
+        /// candidate waits for `holdfast baseline approve` and enforcement
+        /// stays paused until the pause expires or is resumed.
+        #[arg(long)]
+        approve: bool,
+        /// What to do when COMMAND fails: keep the pause until it expires,
+        /// or resume at once. The baseline is never changed.
+        #[arg(long, value_enum, default_value_t = OnFailure::Keep)]
+        on_failure: OnFailure,
+        /// Why (recorded with the pause and the baseline).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// How long to wait for the agent's collection.
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// The deployment command and its arguments (after --).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum OnFailure {
+    Keep,
+    Resume,
 }
 
 #[derive(Subcommand)]
@@ -99,11 +137,34 @@ enum BaselineCmd {
         /// How long to wait for the agent's collection.
         #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Store it as a candidate: it takes effect only when approved.
+        #[arg(long)]
+        candidate: bool,
     },
     /// List baseline versions.
     List { name: String },
     /// Show a baseline version (default: the current one).
     Show { name: String, version: Option<u64> },
+    /// Make a candidate version current.
+    Approve {
+        name: String,
+        version: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Make an older version current again (as a new version).
+    Rollback {
+        name: String,
+        version: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// What differs between two versions (default second: the current one).
+    Diff {
+        name: String,
+        from: u64,
+        to: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +184,27 @@ enum EnforcementCmd {
         name: String,
         #[arg(value_enum)]
         mode: Mode,
+    },
+    /// Pause enforcement for a while (drift is still recorded).
+    Pause {
+        name: String,
+        /// How long; enforcement resumes by itself afterwards.
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(long)]
+        reason: String,
+        /// Only these resource types (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Only these resource ids (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        resources: Vec<String>,
+    },
+    /// End every pause now (or one, with --pause).
+    Resume {
+        name: String,
+        #[arg(long)]
+        pause: Option<String>,
     },
 }
 
@@ -149,10 +231,61 @@ impl From<Mode> for EnforcementMode {
     }
 }
 
+/// The admin client with the caller's actor on every request.
+type Client = AdminServiceClient<tonic::service::interceptor::InterceptedService<Channel, Actor>>;
+
+/// Sends the caller's actor name with every request.
+#[derive(Clone)]
+struct Actor(tonic::metadata::AsciiMetadataValue);
+
+impl tonic::service::Interceptor for Actor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut()
+            .insert("x-holdfast-actor", self.0.clone());
+        Ok(req)
+    }
+}
+
+/// Triggers a fresh collection and stores it as a baseline, showing
+/// progress on stderr.
+async fn create_baseline(
+    client: &mut Client,
+    name: &str,
+    reason: String,
+    timeout: Duration,
+    candidate: bool,
+) -> Result<admin::Baseline, Failure> {
+    let mut stream = client
+        .create_baseline(admin::CreateBaselineRequest {
+            environment: name.to_string(),
+            reason,
+            timeout_seconds: timeout.as_secs().max(1) as u32,
+            candidate,
+        })
+        .await?
+        .into_inner();
+    let mut created = None;
+    while let Some(msg) = stream.message().await? {
+        match msg.event {
+            Some(Event::Message(m)) => eprintln!("{m}"),
+            Some(Event::Partition(p)) => eprintln!(
+                "[{}/{}] {}/{}: {} resource(s)",
+                p.received, p.expected, p.region, p.resource_type, p.resources
+            ),
+            Some(Event::Baseline(b)) => created = Some(b),
+            None => {}
+        }
+    }
+    created.ok_or_else(|| Failure {
+        code: 1,
+        message: "the controller ended the stream without a baseline".into(),
+    })
+}
+
 /// A failure with its exit code.
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl From<tonic::Status> for Failure {
@@ -216,7 +349,19 @@ fn one_line(rendered: &str) -> String {
     parts.join(" ")
 }
 
-async fn connect(url: &str) -> Result<AdminServiceClient<Channel>, Failure> {
+/// `USER@HOST` of whoever runs the CLI.
+fn default_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    match host.trim() {
+        "" => user,
+        h => format!("{user}@{h}"),
+    }
+}
+
+async fn connect(url: &str) -> Result<Channel, Failure> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|_| {
             usage(format!(
@@ -229,11 +374,10 @@ async fn connect(url: &str) -> Result<AdminServiceClient<Channel>, Failure> {
             "invalid --controller {url:?}: expected http://HOST:PORT"
         )));
     }
-    let channel = endpoint.connect().await.map_err(|e| Failure {
+    endpoint.connect().await.map_err(|e| Failure {
         code: 1,
         message: format!("cannot reach the controller at {url}: {}", source_chain(&e)),
-    })?;
-    Ok(AdminServiceClient::new(channel))
+    })
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {
@@ -249,13 +393,27 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let out = Output::new(cli.output == Format::Json);
-    if let Command::Baseline(BaselineCmd::Show {
-        version: Some(0), ..
-    }) = cli.command
-    {
-        return Err(usage("VERSION starts at 1"));
+    match &cli.command {
+        Command::Baseline(BaselineCmd::Show {
+            version: Some(0), ..
+        })
+        | Command::Baseline(BaselineCmd::Approve { version: 0, .. })
+        | Command::Baseline(BaselineCmd::Rollback { version: 0, .. })
+        | Command::Baseline(BaselineCmd::Diff { from: 0, .. })
+        | Command::Baseline(BaselineCmd::Diff { to: Some(0), .. }) => {
+            return Err(usage("VERSION starts at 1"))
+        }
+        Command::Enforcement(EnforcementCmd::Pause { duration, .. }) if duration.is_zero() => {
+            return Err(usage("--for must be longer than 0s"))
+        }
+        _ => {}
     }
-    let mut client = connect(&cli.controller).await?;
+    let actor = cli.actor.clone().unwrap_or_else(default_actor);
+    let channel = connect(&cli.controller).await?;
+    let actor = actor
+        .parse()
+        .map_err(|_| usage(format!("invalid --actor {actor:?}: use printable ASCII")))?;
+    let mut client: Client = AdminServiceClient::with_interceptor(channel, Actor(actor));
     match cli.command {
         Command::Env(EnvCmd::Create {
             name,
@@ -294,32 +452,52 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             name,
             reason,
             timeout,
+            candidate,
         }) => {
-            let mut stream = client
-                .create_baseline(admin::CreateBaselineRequest {
-                    environment: name.clone(),
+            let b = create_baseline(&mut client, &name, reason, timeout, candidate).await?;
+            out.baseline_summary(b.summary.as_ref());
+        }
+        Command::Baseline(BaselineCmd::Approve {
+            name,
+            version,
+            reason,
+        }) => {
+            let s = client
+                .approve_baseline(admin::ApproveBaselineRequest {
+                    environment: name,
+                    version,
                     reason,
-                    timeout_seconds: timeout.as_secs().max(1) as u32,
                 })
                 .await?
                 .into_inner();
-            let mut created = None;
-            while let Some(msg) = stream.message().await? {
-                match msg.event {
-                    Some(Event::Message(m)) => eprintln!("{m}"),
-                    Some(Event::Partition(p)) => eprintln!(
-                        "[{}/{}] {}/{}: {} resource(s)",
-                        p.received, p.expected, p.region, p.resource_type, p.resources
-                    ),
-                    Some(Event::Baseline(b)) => created = Some(b),
-                    None => {}
-                }
-            }
-            let b = created.ok_or_else(|| Failure {
-                code: 1,
-                message: "the controller ended the stream without a baseline".into(),
-            })?;
-            out.baseline_summary(b.summary.as_ref());
+            out.baseline_summary(Some(&s));
+        }
+        Command::Baseline(BaselineCmd::Rollback {
+            name,
+            version,
+            reason,
+        }) => {
+            let s = client
+                .rollback_baseline(admin::RollbackBaselineRequest {
+                    environment: name,
+                    version,
+                    reason,
+                })
+                .await?
+                .into_inner();
+            out.baseline_summary(Some(&s));
+        }
+        Command::Baseline(BaselineCmd::Diff { name, from, to }) => {
+            let d = client
+                .diff_baselines(admin::DiffBaselinesRequest {
+                    environment: name,
+                    from_version: from,
+                    to_version: to.unwrap_or(0),
+                })
+                .await?
+                .into_inner();
+            let to = to.map_or("the current version".to_string(), |v| format!("v{v}"));
+            out.baseline_diff(from, &to, &d.diffs);
         }
         Command::Baseline(BaselineCmd::List { name }) => {
             let list = client
@@ -357,6 +535,59 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await?
                 .into_inner();
             out.env(&env);
+        }
+        Command::Enforcement(EnforcementCmd::Pause {
+            name,
+            duration,
+            reason,
+            types,
+            resources,
+        }) => {
+            let env = client
+                .pause_enforcement(admin::PauseEnforcementRequest {
+                    name,
+                    duration_seconds: duration.as_secs().max(1).min(u64::from(u32::MAX)) as u32,
+                    reason,
+                    resource_types: types,
+                    resources,
+                })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Enforcement(EnforcementCmd::Resume { name, pause }) => {
+            let env = client
+                .resume_enforcement(admin::ResumeEnforcementRequest {
+                    name,
+                    pause_id: pause.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Deploy {
+            name,
+            duration,
+            approve,
+            on_failure,
+            reason,
+            timeout,
+            command,
+        } => {
+            return deploy::run(
+                &mut client,
+                &out,
+                deploy::Deploy {
+                    name,
+                    duration,
+                    approve,
+                    resume_on_failure: on_failure == OnFailure::Resume,
+                    reason,
+                    timeout,
+                    command,
+                },
+            )
+            .await;
         }
         Command::Remediation(RemediationCmd::List { name }) => {
             let list = client

@@ -76,6 +76,7 @@ fn env_json(e: &admin::Environment) -> Value {
         "agent_connected": e.agent_connected,
         "open_drift": e.open_drift,
         "decider": if e.decider.is_empty() { Value::Null } else { json!(e.decider) },
+        "pauses": e.pauses.iter().map(pause_json).collect::<Vec<_>>(),
         "partitions": e.partitions.iter().map(|p| json!({
             "region": p.region, "resource_type": p.resource_type, "complete": p.complete,
             "error": if p.error.is_empty() { Value::Null } else { json!(p.error) },
@@ -107,9 +108,37 @@ fn drift_json(d: &admin::DriftRecord) -> Value {
     v
 }
 
+fn pause_json(p: &admin::Pause) -> Value {
+    json!({"id": p.id, "until": p.until, "reason": p.reason, "by": p.by,
+           "resource_types": p.resource_types, "resources": p.resources, "created_at": p.created_at})
+}
+
+/// What a pause covers, for people.
+fn pause_scope(p: &admin::Pause) -> String {
+    if p.resource_types.is_empty() && p.resources.is_empty() {
+        return "everything".into();
+    }
+    let mut parts = p.resource_types.clone();
+    parts.extend(p.resources.iter().cloned());
+    parts.join(", ")
+}
+
 fn summary_json(s: &admin::BaselineSummary) -> Value {
     json!({"environment": s.environment, "version": s.version, "created_at": s.created_at,
-           "reason": s.reason, "resources": s.resources, "current": s.current})
+           "reason": s.reason, "resources": s.resources, "current": s.current,
+           "status": s.status,
+           "rolled_back_from": if s.rolled_back_from == 0 { Value::Null } else { json!(s.rolled_back_from) },
+           "created_by": s.created_by,
+           "approved_at": if s.approved_at.is_empty() { Value::Null } else { json!(s.approved_at) },
+           "approved_by": if s.approved_by.is_empty() { Value::Null } else { json!(s.approved_by) }})
+}
+
+fn diff_json(d: &admin::ResourceDiff) -> Value {
+    json!({
+        "resource": key_json(d.resource.as_ref()),
+        "kind": d.kind,
+        "changes": d.changes.iter().map(|c| json!({"path": c.path, "old": parse(&c.old_json), "new": parse(&c.new_json)})).collect::<Vec<_>>(),
+    })
 }
 
 fn remediation_json(r: &admin::RemediationRecord) -> Value {
@@ -167,6 +196,16 @@ impl Output {
             }
         );
         println!("open drift:   {}", e.open_drift);
+        for p in &e.pauses {
+            println!(
+                "paused:       {} until {} by {}: {} (pause {})",
+                pause_scope(p),
+                p.until,
+                p.by,
+                p.reason,
+                p.id
+            );
+        }
         if !e.partitions.is_empty() {
             println!();
             let mut t = Table::new(&[
@@ -227,23 +266,85 @@ impl Output {
         if self.json {
             return print_json(&summary_json(s));
         }
+        let what = match (s.status.as_str(), s.rolled_back_from) {
+            ("candidate", _) => "created as a candidate (not in effect until approved)".to_string(),
+            (_, 0) => "approved".to_string(),
+            (_, from) => format!("approved, restoring v{from}"),
+        };
         println!(
-            "baseline v{} of {} approved: {} resource(s) at {}",
+            "baseline v{} of {} {what}: {} resource(s) at {}",
             s.version, s.environment, s.resources, s.created_at
         );
+    }
+
+    pub fn baseline_diff(&self, from: u64, to: &str, diffs: &[admin::ResourceDiff]) {
+        if self.json {
+            return print_json(&Value::Array(diffs.iter().map(diff_json).collect()));
+        }
+        if diffs.is_empty() {
+            println!("v{from} and {to} are identical");
+            return;
+        }
+        let mut t = Table::new(&["TYPE", "RESOURCE", "REGION", "KIND", "CHANGES"]);
+        for d in diffs {
+            let k = d.resource.clone().unwrap_or_default();
+            let changes: Vec<String> = d
+                .changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {} -> {}",
+                        c.path,
+                        short(&c.old_json),
+                        short(&c.new_json)
+                    )
+                })
+                .collect();
+            t.row(vec![
+                k.resource_type.clone(),
+                k.id.clone(),
+                k.region.clone(),
+                d.kind.clone(),
+                changes.first().cloned().unwrap_or_default(),
+            ]);
+            for more in changes.iter().skip(1) {
+                t.row(vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    more.clone(),
+                ]);
+            }
+        }
+        t.print();
     }
 
     pub fn baselines(&self, list: &[admin::BaselineSummary]) {
         if self.json {
             return print_json(&Value::Array(list.iter().map(summary_json).collect()));
         }
-        let mut t = Table::new(&["VERSION", "CURRENT", "RESOURCES", "CREATED", "REASON"]);
+        let mut t = Table::new(&[
+            "VERSION",
+            "CURRENT",
+            "STATUS",
+            "RESOURCES",
+            "CREATED",
+            "BY",
+            "REASON",
+        ]);
         for s in list {
+            let status = match s.rolled_back_from {
+                0 => s.status.clone(),
+                from => format!("{} (restores v{from})", s.status),
+            };
             t.row(vec![
                 s.version.to_string(),
                 if s.current { "*" } else { "" }.into(),
+                status,
                 s.resources.to_string(),
                 s.created_at.clone(),
+                s.created_by.clone(),
                 s.reason.clone(),
             ]);
         }

@@ -46,12 +46,34 @@ async fn replica_client(
     Ok(holdfast_proto::admin::v1::admin_service_client::AdminServiceClient::new(channel))
 }
 
-fn forwarded<T>(msg: T) -> Request<T> {
+fn forwarded<T>(msg: T, actor: &str) -> Request<T> {
     let mut req = Request::new(msg);
     req.metadata_mut()
         .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    if let Ok(v) = actor.parse() {
+        req.metadata_mut().insert(ACTOR, v);
+    }
     req
 }
+
+/// Who makes an admin call: the `x-holdfast-actor` the client sends
+/// (the CLI sends `--actor`, `$HOLDFAST_ACTOR` or `user@host`). Recorded with
+/// pauses and baselines; mTLS identities will replace it.
+const ACTOR: &str = "x-holdfast-actor";
+
+fn actor<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get(ACTOR)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().chars().take(128).collect::<String>())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The longest pause allowed: a pause must end, and a forgotten one should
+/// not outlive a sprint.
+const MAX_PAUSE: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// How long a replica waits for another to answer a forwarded read: a
 /// paused owner must not hang admin calls made elsewhere.
@@ -60,9 +82,12 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 async fn forward_get(url: &str, name: &str) -> Result<admin::Environment, Error> {
     let call = async {
         let mut client = replica_client(url).await?;
-        let req = forwarded(admin::GetEnvironmentRequest {
-            name: name.to_string(),
-        });
+        let req = forwarded(
+            admin::GetEnvironmentRequest {
+                name: name.to_string(),
+            },
+            "",
+        );
         Ok(client
             .get_environment(req)
             .await
@@ -83,9 +108,13 @@ async fn forward_get(url: &str, name: &str) -> Result<admin::Environment, Error>
 async fn forward_baseline(
     url: &str,
     r: admin::CreateBaselineRequest,
+    actor: &str,
 ) -> Result<Response<ReceiverStream<Result<admin::CreateBaselineProgress, Status>>>, Status> {
     let mut client = replica_client(url).await?;
-    let mut remote = client.create_baseline(forwarded(r)).await?.into_inner();
+    let mut remote = client
+        .create_baseline(forwarded(r, actor))
+        .await?
+        .into_inner();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -195,6 +224,27 @@ impl AdminApi {
     }
 }
 
+impl AdminApi {
+    /// Applies `f` to an environment and stores it by compare-and-swap,
+    /// retried on a concurrent change of the same environment.
+    async fn change_env(
+        &self,
+        name: &str,
+        f: impl Fn(&mut Environment) -> Result<(), Error>,
+    ) -> Result<Environment, Error> {
+        for _ in 0..5 {
+            let (mut env, revision) = self.env(name).await?;
+            f(&mut env)?;
+            if self.hub.records.update_env(&env, revision).await? {
+                return Ok(env);
+            }
+        }
+        Err(Error::Aborted(format!(
+            "environment {name:?} kept changing; try again"
+        )))
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     async fn create_environment(
@@ -250,6 +300,7 @@ impl AdminService for AdminApi {
             resource_types: types.into_iter().collect(),
             mode,
             created_at: now(),
+            pauses: Vec::new(),
         };
         self.hub.records.create_env(&env).await?;
         tracing::info!(env = %env.name, account = %env.account, "environment created");
@@ -288,17 +339,105 @@ impl AdminService for AdminApi {
             .ok_or_else(|| {
                 Error::InvalidArgument("mode: one of off, notify, enforce is required".into())
             })?;
-        // Compare-and-swap, retried on a concurrent change of the same env.
-        for _ in 0..5 {
-            let (mut env, revision) = self.env(&r.name).await?;
-            let old = env.mode;
-            env.mode = mode;
-            if self.hub.records.update_env(&env, revision).await? {
+        let env = self
+            .change_env(&r.name, |env| {
+                let old = env.mode;
+                env.mode = mode;
                 tracing::info!(env = %env.name, from = old.as_str(), to = mode.as_str(), "enforcement mode set");
-                return Ok(Response::new(self.env_wire(&env, false).await?));
-            }
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn pause_enforcement(
+        &self,
+        request: Request<admin::PauseEnforcementRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let duration = Duration::from_secs(u64::from(r.duration_seconds));
+        if duration.is_zero() {
+            return Err(Error::InvalidArgument(
+                "duration: a pause needs an expiry of at least 1s".into(),
+            )
+            .into());
         }
-        Err(Error::Aborted(format!("environment {:?} kept changing; try again", r.name)).into())
+        if duration > MAX_PAUSE {
+            return Err(Error::InvalidArgument(format!(
+                "duration: at most {} days, got {}s",
+                MAX_PAUSE.as_secs() / 86400,
+                r.duration_seconds
+            ))
+            .into());
+        }
+        if r.reason.trim().is_empty() {
+            return Err(
+                Error::InvalidArgument("reason: say why enforcement is paused".into()).into(),
+            );
+        }
+        let env = self
+            .change_env(&r.name, |env| {
+                for t in &r.resource_types {
+                    if !env.resource_types.contains(t) {
+                        return Err(Error::InvalidArgument(format!(
+                            "resource type {t:?} is not enforced in {:?} (it has {})",
+                            env.name,
+                            env.resource_types.join(", ")
+                        )));
+                    }
+                }
+                let at = now();
+                let until = crate::records::format_time(time::OffsetDateTime::now_utc() + duration);
+                env.pauses.retain(|p| p.active(&at));
+                env.pauses.push(crate::records::Pause {
+                    id: crate::records::new_id(),
+                    until: until.clone(),
+                    reason: r.reason.clone(),
+                    by: by.clone(),
+                    resource_types: r.resource_types.clone(),
+                    resources: r.resources.clone(),
+                    created_at: at,
+                });
+                tracing::info!(env = %env.name, %until, by = %by, reason = %r.reason,
+                    types = ?r.resource_types, resources = ?r.resources, "enforcement paused");
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn resume_enforcement(
+        &self,
+        request: Request<admin::ResumeEnforcementRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let env = self
+            .change_env(&r.name, |env| {
+                let at = now();
+                let before = env.active_pauses(&at).len();
+                if r.pause_id.is_empty() {
+                    env.pauses.clear();
+                } else {
+                    if !env
+                        .pauses
+                        .iter()
+                        .any(|p| p.id == r.pause_id && p.active(&at))
+                    {
+                        return Err(Error::NotFound(format!(
+                            "environment {:?} has no pause {:?} in force",
+                            env.name, r.pause_id
+                        )));
+                    }
+                    env.pauses.retain(|p| p.id != r.pause_id && p.active(&at));
+                }
+                let ended = before - env.active_pauses(&at).len();
+                tracing::info!(env = %env.name, by = %by, ended, "enforcement resumed");
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
     }
 
     type CreateBaselineStream = ReceiverStream<Result<admin::CreateBaselineProgress, Status>>;
@@ -308,6 +447,7 @@ impl AdminService for AdminApi {
         request: Request<admin::CreateBaselineRequest>,
     ) -> Result<Response<Self::CreateBaselineStream>, Status> {
         let forwarded = is_forwarded(&request);
+        let by = actor(&request);
         let r = request.into_inner();
         let (env, _) = self.env(&r.environment).await?;
         if !self.hub.agent_connected(&env.account) {
@@ -315,7 +455,7 @@ impl AdminService for AdminApi {
             if !forwarded {
                 if let Some(owner) = fleet::owner_of(self.hub.store.as_ref(), &env.account).await? {
                     if owner.replica != self.hub.controller_id {
-                        return forward_baseline(&owner.url, r).await;
+                        return forward_baseline(&owner.url, r, &by).await;
                     }
                 }
             }
@@ -332,7 +472,8 @@ impl AdminService for AdminApi {
         let (tx, rx) = mpsc::channel(64);
         let hub = self.hub.clone();
         tokio::spawn(async move {
-            let result = build_baseline(&hub, &env, &r.reason, timeout, &tx).await;
+            let result =
+                build_baseline(&hub, &env, &r.reason, &by, r.candidate, timeout, &tx).await;
             let msg = result.map(|b| admin::CreateBaselineProgress {
                 event: Some(Event::Baseline(b)),
             });
@@ -350,7 +491,7 @@ impl AdminService for AdminApi {
         let baselines = self
             .hub
             .records
-            .list_baselines(&env.name)
+            .list_baseline_infos(&env.name)
             .await?
             .iter()
             .map(|m| convert::summary_to_wire(m, current))
@@ -397,10 +538,110 @@ impl AdminService for AdminApi {
                 });
             }
         }
+        let info = self
+            .hub
+            .records
+            .baseline_info(&env.name, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("baseline v{version} disappeared")))?;
         Ok(Response::new(admin::Baseline {
-            summary: Some(convert::summary_to_wire(&baseline.meta, current)),
+            summary: Some(convert::summary_to_wire(&info, current)),
             resources,
         }))
+    }
+
+    async fn approve_baseline(
+        &self,
+        request: Request<admin::ApproveBaselineRequest>,
+    ) -> Result<Response<admin::BaselineSummary>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.environment).await?;
+        let info = self
+            .hub
+            .records
+            .approve_baseline(&env.name, r.version, &by, &r.reason)
+            .await?;
+        tracing::info!(env = %env.name, version = r.version, by = %by, "baseline approved");
+        Ok(Response::new(convert::summary_to_wire(&info, r.version)))
+    }
+
+    async fn rollback_baseline(
+        &self,
+        request: Request<admin::RollbackBaselineRequest>,
+    ) -> Result<Response<admin::BaselineSummary>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.environment).await?;
+        let reason = if r.reason.is_empty() {
+            format!("rollback to v{}", r.version)
+        } else {
+            r.reason.clone()
+        };
+        let meta = self
+            .hub
+            .records
+            .rollback_baseline(&env.name, r.version, &by, &reason)
+            .await?;
+        tracing::info!(env = %env.name, from = r.version, version = meta.version, by = %by, "baseline rolled back");
+        let info = crate::records::BaselineInfo {
+            meta,
+            approval: None,
+        };
+        Ok(Response::new(convert::summary_to_wire(
+            &info,
+            info.meta.version,
+        )))
+    }
+
+    async fn diff_baselines(
+        &self,
+        request: Request<admin::DiffBaselinesRequest>,
+    ) -> Result<Response<admin::DiffBaselinesResponse>, Status> {
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.environment).await?;
+        let (current, _) = self.hub.records.current_version(&env.name).await?;
+        let to = if r.to_version == 0 {
+            current
+        } else {
+            r.to_version
+        };
+        if r.from_version == 0 || to == 0 {
+            return Err(Error::InvalidArgument(
+                "from_version and to_version: versions start at 1 (to_version 0 means current, and there is none yet)".into(),
+            )
+            .into());
+        }
+        let load = |v: u64| {
+            let records = self.hub.records.clone();
+            let name = env.name.clone();
+            async move {
+                records.load_baseline(&name, v).await?.ok_or_else(|| {
+                    Error::NotFound(format!("environment {name:?} has no baseline version {v}"))
+                })
+            }
+        };
+        let (a, b) = (load(r.from_version).await?, load(to).await?);
+        let keys: BTreeSet<&(String, String)> = a.parts.keys().chain(b.parts.keys()).collect();
+        let empty = Arc::new(Vec::new());
+        let mut diffs = Vec::new();
+        for key in keys {
+            let old = a.parts.get(key).unwrap_or(&empty);
+            let new = b.parts.get(key).unwrap_or(&empty);
+            for d in holdfast_core::diff_partition(old, new) {
+                diffs.push(admin::ResourceDiff {
+                    resource: Some(admin::ResourceKey {
+                        resource_type: key.1.clone(),
+                        id: d.id.clone(),
+                        account_id: env.account.clone(),
+                        region: key.0.clone(),
+                    }),
+                    kind: d.kind.as_str().to_string(),
+                    changes: d.changes.iter().map(convert::change_to_wire).collect(),
+                });
+            }
+        }
+        Ok(Response::new(admin::DiffBaselinesResponse { diffs }))
     }
 
     async fn list_drift(
@@ -437,6 +678,8 @@ async fn build_baseline(
     hub: &Arc<Hub>,
     env: &Environment,
     reason: &str,
+    by: &str,
+    candidate: bool,
     timeout: Duration,
     tx: &mpsc::Sender<Result<admin::CreateBaselineProgress, Status>>,
 ) -> Result<admin::Baseline, Error> {
@@ -504,11 +747,18 @@ async fn build_baseline(
     // The owning decider follows the current pointer through its watch.
     let meta = hub
         .records
-        .create_baseline(&env.name, reason, &parts)
+        .create_baseline(&env.name, reason, by, candidate, &parts)
         .await?;
-    tracing::info!(env = %env.name, version = meta.version, resources = meta.resources, "baseline created");
+    tracing::info!(env = %env.name, version = meta.version, resources = meta.resources, candidate, by, "baseline created");
+    let current = if candidate { 0 } else { meta.version };
     Ok(admin::Baseline {
-        summary: Some(convert::summary_to_wire(&meta, meta.version)),
+        summary: Some(convert::summary_to_wire(
+            &crate::records::BaselineInfo {
+                meta,
+                approval: None,
+            },
+            current,
+        )),
         resources: Vec::new(),
     })
 }

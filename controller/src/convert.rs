@@ -9,7 +9,7 @@ use holdfast_proto::agent::v1 as agent;
 
 use crate::hub::{EnvView, PartitionData};
 use crate::records::{
-    BaselineMeta, DriftRecord, DriftStatus, Environment, Mode, RemediationRecord, ResourceRef,
+    BaselineInfo, DriftRecord, DriftStatus, Environment, Mode, RemediationRecord, ResourceRef,
 };
 
 /// Turns a wire partition into a validated one. A partition that fails
@@ -133,6 +133,19 @@ pub fn env_to_wire(
         created_at: e.created_at.clone(),
         agent_connected: connected,
         decider: String::new(),
+        pauses: e
+            .active_pauses(&crate::records::now())
+            .into_iter()
+            .map(|p| admin::Pause {
+                id: p.id.clone(),
+                until: p.until.clone(),
+                reason: p.reason.clone(),
+                by: p.by.clone(),
+                resource_types: p.resource_types.clone(),
+                resources: p.resources.clone(),
+                created_at: p.created_at.clone(),
+            })
+            .collect(),
         open_drift: view.open_drift,
         partitions: view
             .partitions
@@ -158,7 +171,8 @@ pub fn key_to_wire(r: &ResourceRef) -> admin::ResourceKey {
     }
 }
 
-pub fn summary_to_wire(m: &BaselineMeta, current: u64) -> admin::BaselineSummary {
+pub fn summary_to_wire(info: &BaselineInfo, current: u64) -> admin::BaselineSummary {
+    let m = &info.meta;
     admin::BaselineSummary {
         environment: m.env.clone(),
         version: m.version,
@@ -166,6 +180,44 @@ pub fn summary_to_wire(m: &BaselineMeta, current: u64) -> admin::BaselineSummary
         reason: m.reason.clone(),
         resources: m.resources,
         current: m.version == current,
+        status: if info.approved() {
+            "approved"
+        } else {
+            "candidate"
+        }
+        .to_string(),
+        rolled_back_from: m.rolled_back_from.unwrap_or(0),
+        approved_at: info
+            .approval
+            .as_ref()
+            .map(|a| a.at.clone())
+            .unwrap_or_else(|| {
+                if m.candidate {
+                    String::new()
+                } else {
+                    m.created_at.clone()
+                }
+            }),
+        created_by: m.created_by.clone(),
+        approved_by: info
+            .approval
+            .as_ref()
+            .map(|a| a.by.clone())
+            .unwrap_or_else(|| {
+                if m.candidate {
+                    String::new()
+                } else {
+                    m.created_by.clone()
+                }
+            }),
+    }
+}
+
+pub fn change_to_wire(c: &holdfast_core::Change) -> admin::Change {
+    admin::Change {
+        path: c.path.clone(),
+        old_json: c.old.to_string(),
+        new_json: c.new.to_string(),
     }
 }
 
@@ -175,15 +227,7 @@ pub fn drift_to_wire(d: &DriftRecord) -> admin::DriftRecord {
         environment: d.env.clone(),
         resource: Some(key_to_wire(&d.resource)),
         kind: d.kind.as_str().to_string(),
-        changes: d
-            .changes
-            .iter()
-            .map(|c| admin::Change {
-                path: c.path.clone(),
-                old_json: c.old.to_string(),
-                new_json: c.new.to_string(),
-            })
-            .collect(),
+        changes: d.changes.iter().map(change_to_wire).collect(),
         status: match d.status {
             DriftStatus::Open => "open",
             DriftStatus::Healed => "healed",

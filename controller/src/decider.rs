@@ -63,6 +63,8 @@ pub struct Decider {
     attempts: HashMap<ResKey, (String, Instant)>,
     /// Journal steps the store has not taken yet, retried every second.
     unjournaled: Vec<RemediationRecord>,
+    /// Pauses in force at the last check, to notice one running out.
+    active_pauses: usize,
     fence: Fence,
     /// Set when a write was refused by the fence: this replica no longer
     /// owns the account, so the decider stops.
@@ -88,6 +90,7 @@ impl Decider {
             inflight: HashMap::new(),
             attempts: HashMap::new(),
             unjournaled: Vec::new(),
+            active_pauses: 0,
         }
     }
 
@@ -133,6 +136,7 @@ impl Decider {
                 _ = tick.tick() => {
                     self.flush_journal().await;
                     self.expire_inflight().await;
+                    self.check_pause_expiry().await;
                 }
                 event = rx.recv() => match event {
                     None => return,
@@ -189,12 +193,27 @@ impl Decider {
             };
             tracing::info!(env = %self.env.name, version, "baseline loaded");
         }
+        self.evaluate_all().await;
+        self.publish();
+        Ok(())
+    }
+
+    async fn evaluate_all(&mut self) {
         let keys: Vec<PartKey> = self.observed.keys().cloned().collect();
         for key in keys {
             self.evaluate(&key).await;
         }
-        self.publish();
-        Ok(())
+    }
+
+    /// A pause that ran out resumes enforcement by itself: decide again on
+    /// everything observed.
+    async fn check_pause_expiry(&mut self) {
+        let active = self.env.active_pauses(&now()).len();
+        if active < self.active_pauses {
+            tracing::info!(env = %self.env.name, "a pause expired; enforcement resumes");
+            self.evaluate_all().await;
+        }
+        self.active_pauses = active;
     }
 
     fn publish(&self) {
@@ -358,6 +377,15 @@ impl Decider {
             return;
         }
         let Some(observed) = &d.observed else { return };
+        if let Some(p) = self.env.paused(&rk.1, &rk.2, &now()) {
+            let note = format!("paused until {} by {}: {}", p.until, p.by, p.reason);
+            if drift.note.as_deref() != Some(note.as_str()) {
+                drift.note = Some(note);
+                self.save_drift(drift, "enforcement paused for this drift")
+                    .await;
+            }
+            return;
+        }
         let hash = d.observed_hash.map(|h| h.to_hex()).unwrap_or_default();
         if let Some((h, at)) = self.attempts.get(&rk) {
             if *h == hash && at.elapsed() < RETRY_AFTER {
@@ -381,6 +409,15 @@ impl Decider {
         };
         if planned.is_empty() {
             return;
+        }
+        if drift
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("paused"))
+        {
+            drift.note = None;
+            self.save_drift(drift.clone(), "pause over; enforcing")
+                .await;
         }
         let at = now();
         let mut rec = RemediationRecord {

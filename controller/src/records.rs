@@ -9,6 +9,7 @@
 //! | `baselines/{env}/{version:020}-{attempt}/{region}/{type}` | [`Manifest`]: (id, hash) of each resource; each attempt at a version writes its own parts, so a crashed or concurrent attempt can never mix into the one that wins |
 //! | `baseline-meta/{env}/{version:020}` | [`BaselineMeta`]; written last, so a version without it does not exist |
 //! | `baseline-current/{env}` | the current version number, moved by compare-and-swap |
+//! | `baseline-approvals/{env}/{version:020}` | [`Approval`] of a candidate version (create-only) |
 //! | `drift/{env}/{id}` | [`DriftRecord`] |
 //! | `remediations/{env}/{id}` | [`RemediationRecord`] with its journal |
 //!
@@ -62,9 +63,52 @@ pub struct Environment {
     pub resource_types: Vec<String>,
     pub mode: Mode,
     pub created_at: String,
+    /// Pauses of enforcement, each with its expiry (expired ones are pruned
+    /// on the next change).
+    #[serde(default)]
+    pub pauses: Vec<Pause>,
+}
+
+/// A pause of enforcement: the whole environment when `resource_types` and
+/// `resources` are both empty, else only what they name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    pub id: String,
+    /// RFC 3339 (as [`now`] writes it); enforcement resumes by itself then.
+    pub until: String,
+    pub reason: String,
+    pub by: String,
+    pub resource_types: Vec<String>,
+    pub resources: Vec<String>,
+    pub created_at: String,
+}
+
+impl Pause {
+    pub fn active(&self, now: &str) -> bool {
+        self.until.as_str() > now
+    }
+
+    pub fn covers(&self, resource_type: &str, id: &str) -> bool {
+        (self.resource_types.is_empty() && self.resources.is_empty())
+            || self.resource_types.iter().any(|t| t == resource_type)
+            || self.resources.iter().any(|r| r == id)
+    }
 }
 
 impl Environment {
+    /// The pause in force now for a resource, if any.
+    pub fn paused(&self, resource_type: &str, id: &str, now: &str) -> Option<&Pause> {
+        self.pauses
+            .iter()
+            .filter(|p| p.active(now) && p.covers(resource_type, id))
+            .max_by(|a, b| a.until.cmp(&b.until))
+    }
+
+    /// The pauses in force now.
+    pub fn active_pauses(&self, now: &str) -> Vec<&Pause> {
+        self.pauses.iter().filter(|p| p.active(now)).collect()
+    }
+
     /// Whether a partition from `account`/`region`/`resource_type` belongs here.
     pub fn covers(&self, account: &str, region: &str, resource_type: &str) -> bool {
         self.account == account
@@ -96,8 +140,38 @@ pub struct BaselineMeta {
     pub resources: u32,
     /// (region, type) of every part.
     pub parts: Vec<(String, String)>,
-    /// Key prefix of this version's manifests.
+    /// Key prefix of this version's manifests (a rollback shares the
+    /// manifests of the version it restores).
     pub parts_prefix: String,
+    /// Created as a candidate: current only once approved.
+    #[serde(default)]
+    pub candidate: bool,
+    /// The version this one restores.
+    #[serde(default)]
+    pub rolled_back_from: Option<u64>,
+    #[serde(default)]
+    pub created_by: String,
+}
+
+/// The approval of a candidate baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub at: String,
+    pub by: String,
+    pub reason: String,
+}
+
+/// A baseline version's metadata and approval, for listings.
+#[derive(Clone, Debug)]
+pub struct BaselineInfo {
+    pub meta: BaselineMeta,
+    pub approval: Option<Approval>,
+}
+
+impl BaselineInfo {
+    pub fn approved(&self) -> bool {
+        !self.meta.candidate || self.approval.is_some()
+    }
 }
 
 /// The (id, hash) of every resource of one partition of a baseline.
@@ -355,12 +429,14 @@ impl Records {
         &self,
         env: &str,
         reason: &str,
+        by: &str,
+        candidate: bool,
         parts: &BTreeMap<(String, String), Arc<Vec<ObservedResource>>>,
     ) -> Result<BaselineMeta, Error> {
-        let (current, pointer_rev) = self.current_version(env).await?;
-        // The pointer only moves forward, so current + 1 is unused unless a
-        // concurrent create took it; create-only parts and meta catch that.
-        let version = current + 1;
+        let (_, pointer_rev) = self.current_version(env).await?;
+        // Unused unless a concurrent create took it; the create-only meta
+        // catches that.
+        let version = self.next_version(env).await?;
 
         // Content-addressed bodies: written once, shared by every version.
         let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -421,21 +497,185 @@ impl Records {
             resources: count,
             parts: meta_parts,
             parts_prefix: prefix,
+            candidate,
+            rolled_back_from: None,
+            created_by: by.to_string(),
         };
-        let meta_key = Self::meta_key(env, version);
+        self.commit_meta(&meta, (!candidate).then_some(pointer_rev))
+            .await?;
+        Ok(meta)
+    }
+
+    /// One more than the highest version that exists (candidates included).
+    async fn next_version(&self, env: &str) -> Result<u64, Error> {
+        let prefix = format!("{ROOT}/baseline-meta/{env}/");
+        let listing = self.store.list(&prefix).await?;
+        Ok(listing
+            .items
+            .last()
+            .and_then(|(k, _)| k[prefix.len()..].parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1)
+    }
+
+    /// Writes a version's meta (create-only) and, with `pointer_rev`, makes
+    /// it current in the same transaction (compare-and-swap on the pointer).
+    async fn commit_meta(
+        &self,
+        meta: &BaselineMeta,
+        pointer_rev: Option<i64>,
+    ) -> Result<(), Error> {
+        let meta_key = Self::meta_key(&meta.env, meta.version);
+        let mut txn = Txn::new()
+            .when(Condition::Absent(meta_key.clone()))
+            .put(meta_key, encode(meta));
+        if let Some(rev) = pointer_rev {
+            txn = self.move_pointer(txn, &meta.env, rev, meta.version);
+        }
+        self.commit_or_conflict(txn, &meta.env, meta.version).await
+    }
+
+    fn move_pointer(&self, txn: Txn, env: &str, pointer_rev: i64, version: u64) -> Txn {
         let pointer = Self::current_key(env);
-        let pointer_cond = if pointer_rev == 0 {
+        let cond = if pointer_rev == 0 {
             Condition::Absent(pointer.clone())
         } else {
             Condition::Revision(pointer.clone(), pointer_rev)
         };
-        let txn = Txn::new()
-            .when(Condition::Absent(meta_key.clone()))
-            .when(pointer_cond)
-            .put(meta_key, encode(&meta))
-            .put(pointer, encode(&version));
+        txn.when(cond).put(pointer, encode(&version))
+    }
+
+    fn approval_key(env: &str, version: u64) -> String {
+        format!("{ROOT}/baseline-approvals/{env}/{version:020}")
+    }
+
+    /// A version with its approval.
+    pub async fn baseline_info(
+        &self,
+        env: &str,
+        version: u64,
+    ) -> Result<Option<BaselineInfo>, Error> {
+        let Some(meta) = self.get_baseline_meta(env, version).await? else {
+            return Ok(None);
+        };
+        let key = Self::approval_key(env, version);
+        let approval = match self.store.get(&key).await? {
+            Some(v) => Some(decode(&key, &v.value)?),
+            None => None,
+        };
+        Ok(Some(BaselineInfo { meta, approval }))
+    }
+
+    /// Makes a candidate current. Refused for a version that is not a
+    /// candidate, already approved, or older than the current version (a
+    /// rollback is the way back).
+    pub async fn approve_baseline(
+        &self,
+        env: &str,
+        version: u64,
+        by: &str,
+        reason: &str,
+    ) -> Result<BaselineInfo, Error> {
+        let info = self.baseline_info(env, version).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "environment {env:?} has no baseline version {version}"
+            ))
+        })?;
+        if info.approved() {
+            return Err(Error::FailedPrecondition(format!(
+                "baseline v{version} of {env:?} is already approved"
+            )));
+        }
+        let (current, pointer_rev) = self.current_version(env).await?;
+        if version < current {
+            return Err(Error::FailedPrecondition(format!(
+                "candidate v{version} is older than the current v{current}; create a new candidate or roll back instead"
+            )));
+        }
+        let approval = Approval {
+            at: now(),
+            by: by.to_string(),
+            reason: reason.to_string(),
+        };
+        let key = Self::approval_key(env, version);
+        let txn = self.move_pointer(
+            Txn::new()
+                .when(Condition::Absent(key.clone()))
+                .put(key, encode(&approval)),
+            env,
+            pointer_rev,
+            version,
+        );
         self.commit_or_conflict(txn, env, version).await?;
+        Ok(BaselineInfo {
+            meta: info.meta,
+            approval: Some(approval),
+        })
+    }
+
+    /// Makes an approved older version current again as a new version
+    /// sharing its manifests.
+    pub async fn rollback_baseline(
+        &self,
+        env: &str,
+        version: u64,
+        by: &str,
+        reason: &str,
+    ) -> Result<BaselineMeta, Error> {
+        let info = self.baseline_info(env, version).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "environment {env:?} has no baseline version {version}"
+            ))
+        })?;
+        if !info.approved() {
+            return Err(Error::FailedPrecondition(format!(
+                "baseline v{version} of {env:?} is a candidate that was never approved; approve it instead"
+            )));
+        }
+        let (current, pointer_rev) = self.current_version(env).await?;
+        if current == version {
+            return Err(Error::FailedPrecondition(format!(
+                "baseline v{version} of {env:?} is already current"
+            )));
+        }
+        let meta = BaselineMeta {
+            env: env.to_string(),
+            version: self.next_version(env).await?,
+            created_at: now(),
+            reason: reason.to_string(),
+            resources: info.meta.resources,
+            parts: info.meta.parts.clone(),
+            parts_prefix: info.meta.parts_prefix.clone(),
+            candidate: false,
+            rolled_back_from: Some(version),
+            created_by: by.to_string(),
+        };
+        self.commit_meta(&meta, Some(pointer_rev)).await?;
         Ok(meta)
+    }
+
+    /// Every version with its approval.
+    pub async fn list_baseline_infos(&self, env: &str) -> Result<Vec<BaselineInfo>, Error> {
+        let approvals: BTreeMap<String, Approval> = self
+            .store
+            .list(&format!("{ROOT}/baseline-approvals/{env}/"))
+            .await?
+            .items
+            .into_iter()
+            .map(|(k, v)| {
+                let version = k.rsplit('/').next().unwrap_or_default().to_string();
+                decode(&k, &v.value).map(|a| (version, a))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(self
+            .list_baselines(env)
+            .await?
+            .into_iter()
+            .map(|meta| {
+                let approval = approvals.get(&format!("{:020}", meta.version)).cloned();
+                BaselineInfo { meta, approval }
+            })
+            .collect())
     }
 
     async fn commit_or_conflict(&self, txn: Txn, env: &str, version: u64) -> Result<(), Error> {

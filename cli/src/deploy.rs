@@ -1,0 +1,153 @@
+//! `holdfast deploy`: a deployment inside a deploy window.
+//!
+//! 1. Pause enforcement of the environment (with an expiry), so the
+//!    deployment is not reverted while it runs.
+//! 2. Run the command, its output streamed as it comes.
+//! 3. If it failed: the baseline is not touched; the pause stays until its
+//!    expiry (or is ended with `--on-failure resume`); exit with the
+//!    command's code.
+//! 4. If it succeeded: collect fresh, store a candidate baseline, print its
+//!    diff against the current one; with `--approve`, approve it and end
+//!    this pause. Without `--approve` the candidate waits for a person
+//!    (`holdfast baseline approve`) and the pause stays, so the deployed
+//!    change is not reverted in the meantime.
+
+use std::time::Duration;
+
+use holdfast_proto::admin::v1 as admin;
+
+use crate::output::Output;
+use crate::{create_baseline, Client, Failure};
+
+pub struct Deploy {
+    pub name: String,
+    pub duration: Duration,
+    pub approve: bool,
+    pub resume_on_failure: bool,
+    pub reason: String,
+    pub timeout: Duration,
+    pub command: Vec<String>,
+}
+
+fn fail(message: String) -> Failure {
+    Failure { code: 1, message }
+}
+
+pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Failure> {
+    let shown = d.command.join(" ");
+    let reason = if d.reason.is_empty() {
+        format!("deploy: {shown}")
+    } else {
+        format!("deploy: {} ({shown})", d.reason)
+    };
+    let env = client
+        .pause_enforcement(admin::PauseEnforcementRequest {
+            name: d.name.clone(),
+            duration_seconds: d.duration.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
+            reason: reason.clone(),
+            resource_types: Vec::new(),
+            resources: Vec::new(),
+        })
+        .await?
+        .into_inner();
+    // Ours is the newest pause with our reason.
+    let pause = env
+        .pauses
+        .iter()
+        .filter(|p| p.reason == reason)
+        .max_by(|a, b| a.created_at.cmp(&b.created_at))
+        .cloned()
+        .ok_or_else(|| fail("the controller did not record the pause".into()))?;
+    eprintln!(
+        "holdfast: enforcement of {} paused until {} (pause {})",
+        d.name, pause.until, pause.id
+    );
+
+    let status = tokio::process::Command::new(&d.command[0])
+        .args(&d.command[1..])
+        .status()
+        .await;
+    let code = match status {
+        Ok(s) if s.success() => 0,
+        Ok(s) => s.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + s.signal().unwrap_or(0)
+        }),
+        Err(e) => {
+            eprintln!("holdfast: cannot run {:?}: {e}", d.command[0]);
+            127
+        }
+    };
+    if code != 0 {
+        if d.resume_on_failure {
+            resume(client, &d.name, &pause.id).await?;
+            eprintln!("holdfast: the command failed (exit code {code}); baseline unchanged; enforcement resumed");
+        } else {
+            eprintln!(
+                "holdfast: the command failed (exit code {code}); baseline unchanged; enforcement stays paused until {} (holdfast enforcement resume {} --pause {})",
+                pause.until, d.name, pause.id
+            );
+        }
+        return Err(Failure {
+            code: u8::try_from(code).unwrap_or(1),
+            message: format!("deployment command exited with {code}"),
+        });
+    }
+
+    eprintln!("holdfast: the command succeeded; collecting the environment for a new baseline");
+    let current = client
+        .get_environment(admin::GetEnvironmentRequest {
+            name: d.name.clone(),
+        })
+        .await?
+        .into_inner()
+        .current_baseline;
+    let candidate = create_baseline(client, &d.name, reason, d.timeout, true).await?;
+    let version = candidate
+        .summary
+        .as_ref()
+        .map(|s| s.version)
+        .ok_or_else(|| fail("the controller returned no candidate version".into()))?;
+    if current > 0 {
+        let diff = client
+            .diff_baselines(admin::DiffBaselinesRequest {
+                environment: d.name.clone(),
+                from_version: current,
+                to_version: version,
+            })
+            .await?
+            .into_inner();
+        eprintln!("holdfast: candidate v{version} against the current v{current}:");
+        out.baseline_diff(current, &format!("v{version}"), &diff.diffs);
+    }
+    if d.approve {
+        let s = client
+            .approve_baseline(admin::ApproveBaselineRequest {
+                environment: d.name.clone(),
+                version,
+                reason: "approved by holdfast deploy --approve".into(),
+            })
+            .await?
+            .into_inner();
+        resume(client, &d.name, &pause.id).await?;
+        out.baseline_summary(Some(&s));
+        eprintln!("holdfast: enforcement resumed");
+    } else {
+        out.baseline_summary(candidate.summary.as_ref());
+        eprintln!(
+            "holdfast: candidate v{version} waits for approval (holdfast baseline approve {} {version}); enforcement stays paused until {}",
+            d.name, pause.until
+        );
+    }
+    Ok(())
+}
+
+async fn resume(client: &mut Client, name: &str, pause: &str) -> Result<(), Failure> {
+    client
+        .resume_enforcement(admin::ResumeEnforcementRequest {
+            name: name.to_string(),
+            pause_id: pause.to_string(),
+        })
+        .await?;
+    Ok(())
+}

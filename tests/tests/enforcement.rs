@@ -1,0 +1,499 @@
+//! Enforcement that never fights the deploy pipeline: pauses with an
+//! expiry (also across a controller restart), scoped pauses, the deploy
+//! wrapper, and the baseline lifecycle (candidate, approve, diff,
+//! rollback). Real etcd, emulator, controller, agent and CLI.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use holdfast_tests::*;
+use serde_json::{json, Value};
+
+const ENV: &str = "prod";
+const SG: &str = "aws.ec2.security_group";
+
+fn open_drift_of(stack: &Stack, id: &str) -> Vec<Value> {
+    stack
+        .drift(ENV, false)
+        .into_iter()
+        .filter(|d| d["resource"]["id"] == id)
+        .collect()
+}
+
+fn baselines(stack: &Stack) -> Vec<Value> {
+    stack
+        .json(&["baseline", "list", ENV])
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+fn current(stack: &Stack) -> u64 {
+    stack.json(&["env", "show", ENV])["current_baseline"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The group's rules in the baseline version, as "tcp:PORT" keys.
+fn baseline_rules(stack: &Stack, version: u64, sg: &str) -> Vec<String> {
+    let b = stack.json(&["baseline", "show", ENV, &version.to_string()]);
+    let r = b["resources_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"]["id"] == sg)
+        .unwrap()
+        .clone();
+    r["attributes"]["ingress"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The deploy wrapper: a successful deployment that changes a group (with
+/// an independent client) becomes the new approved baseline and is never
+/// reverted; a failing one leaves the baseline alone and the pause on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_rebaselines_a_successful_change_and_keeps_the_pause_on_failure() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+
+    let root = workspace_root();
+    let python = root.join(".venv/bin/python");
+    let client = root.join("deploy/dev/aws_client.py");
+    let out = stack.cli(&[
+        "--actor",
+        "ci-pipeline",
+        "deploy",
+        ENV,
+        "--for",
+        "10m",
+        "--approve",
+        "--reason",
+        "release 42",
+        "--",
+        python.to_str().unwrap(),
+        client.to_str().unwrap(),
+        &stack.moto.url,
+        "break",
+        &sg,
+    ]);
+    assert_eq!(out.code, 0, "deploy failed: {}", out.stderr);
+    assert!(out.stderr.contains("paused until"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("tcp:22-22:0.0.0.0/0"),
+        "the diff is shown: {}",
+        out.stdout
+    );
+
+    // The new approved baseline holds the deployed change.
+    assert_eq!(current(&stack), 2);
+    assert_eq!(baseline_rules(&stack, 2, &sg), vec!["tcp:22-22:0.0.0.0/0"]);
+    let v2 = baselines(&stack)
+        .into_iter()
+        .find(|b| b["version"] == 2)
+        .unwrap();
+    assert_eq!(v2["status"], "approved");
+    assert_eq!(v2["created_by"], "ci-pipeline");
+    assert!(
+        v2["reason"].as_str().unwrap().contains("release 42"),
+        "{v2}"
+    );
+    // The pause is over, nothing was reverted, no remediation ran.
+    assert_eq!(stack.json(&["env", "show", ENV])["pauses"], json!([]));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![("tcp".into(), 22, 22, "0.0.0.0/0".into())]
+    );
+    assert!(
+        stack.remediations(ENV).is_empty(),
+        "{:#?}",
+        stack.remediations(ENV)
+    );
+    assert!(
+        stack.drift(ENV, false).is_empty(),
+        "{:#?}",
+        stack.drift(ENV, false)
+    );
+
+    // A failing deployment: its exit code, no new baseline, pause kept.
+    let out = stack.cli(&[
+        "deploy",
+        ENV,
+        "--for",
+        "10m",
+        "--approve",
+        "--",
+        "sh",
+        "-c",
+        "echo deploying; exit 3",
+    ]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("deploying"),
+        "the command's output is streamed: {}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("baseline unchanged"), "{}", out.stderr);
+    assert_eq!(baselines(&stack).len(), 2, "no candidate was created");
+    assert_eq!(current(&stack), 2);
+    let env = stack.json(&["env", "show", ENV]);
+    let pauses = env["pauses"].as_array().unwrap();
+    assert_eq!(pauses.len(), 1, "{env:#}");
+    assert!(pauses[0]["reason"].as_str().unwrap().contains("exit 3"));
+    // While paused, drift is recorded but not healed.
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(3389, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    let d = wait_for("the paused drift", Duration::from_secs(30), || {
+        open_drift_of(&stack, &sg).into_iter().find(|d| {
+            d["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("paused until"))
+        })
+    });
+    assert_eq!(
+        d["changes"][0]["path"],
+        "ingress[\"tcp:3389-3389:0.0.0.0/0\"]"
+    );
+    assert!(stack.remediations(ENV).is_empty());
+    // Resuming heals it.
+    stack.json(&["enforcement", "resume", ENV]);
+    wait_for("the heal after resume", Duration::from_secs(30), || {
+        open_drift_of(&stack, &sg).is_empty().then_some(())
+    });
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![("tcp".into(), 22, 22, "0.0.0.0/0".into())]
+    );
+}
+
+/// A pause ends by itself at its expiry, also when the controller was
+/// restarted in between: the drift it held back is healed afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_expiry_resumes_enforcement_across_a_controller_restart() {
+    let mut stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+    let env = stack.json(&[
+        "--actor",
+        "alice",
+        "enforcement",
+        "pause",
+        ENV,
+        "--for",
+        "12s",
+        "--reason",
+        "maintenance",
+    ]);
+    let pause = env["pauses"][0].clone();
+    assert_eq!(
+        (pause["by"].as_str(), pause["reason"].as_str()),
+        (Some("alice"), Some("maintenance"))
+    );
+    let until = pause["until"].as_str().unwrap().to_string();
+    let shown = stack.cli(&["env", "show", ENV]);
+    assert!(
+        shown.stdout.contains(&format!(
+            "paused:       everything until {until} by alice: maintenance"
+        )),
+        "{}",
+        shown.stdout
+    );
+
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(22, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the paused drift", Duration::from_secs(30), || {
+        open_drift_of(&stack, &sg)
+            .first()
+            .and_then(|d| d["note"].as_str().map(String::from))
+            .filter(|n| n.starts_with("paused until"))
+    });
+    stack.controller.restart().unwrap();
+    assert_eq!(
+        stack.json(&["env", "show", ENV])["pauses"][0]["until"],
+        until.as_str(),
+        "the pause survived the restart"
+    );
+    assert!(
+        stack.remediations(ENV).is_empty(),
+        "nothing enforced while paused"
+    );
+
+    let healed = wait_for(
+        "the heal after the pause expired",
+        Duration::from_secs(60),
+        || {
+            stack
+                .drift(ENV, true)
+                .into_iter()
+                .find(|d| d["resource"]["id"] == sg.as_str() && d["status"] == "healed")
+        },
+    );
+    assert!(
+        healed["healed_at"].as_str().unwrap() > until.as_str(),
+        "healed only after {until}: {healed:#}"
+    );
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![("tcp".into(), 443, 443, "0.0.0.0/0".into())]
+    );
+    assert_eq!(
+        stack.json(&["env", "show", ENV])["pauses"],
+        json!([]),
+        "an expired pause is not shown"
+    );
+}
+
+/// A pause of one resource type: drift of that type is not reverted, drift
+/// of another type is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_pause_holds_back_only_its_types() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    let s3 = s3_client(&stack.moto.url, REGION);
+    s3.create_bucket().bucket("assets").send().await.unwrap();
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+    stack.json(&[
+        "enforcement",
+        "pause",
+        ENV,
+        "--for",
+        "10m",
+        "--reason",
+        "bucket migration",
+        "--types",
+        "aws.s3.bucket",
+    ]);
+
+    let tags = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key("migrating")
+                .value("yes")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket("assets")
+        .tagging(tags)
+        .send()
+        .await
+        .unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(22, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+
+    wait_for("the group to heal", Duration::from_secs(30), || {
+        stack
+            .drift(ENV, true)
+            .iter()
+            .any(|d| d["resource"]["type"] == SG && d["status"] == "healed")
+            .then_some(())
+    });
+    let bucket = wait_for(
+        "the bucket drift held back",
+        Duration::from_secs(30),
+        || {
+            open_drift_of(&stack, "assets").into_iter().find(|d| {
+                d["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("bucket migration"))
+            })
+        },
+    );
+    assert_eq!(bucket["changes"][0]["path"], "tags.migrating");
+    std::thread::sleep(Duration::from_secs(3));
+    let tagged = s3
+        .get_bucket_tagging()
+        .bucket("assets")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tagged.tag_set().len(),
+        1,
+        "the paused bucket is not reverted"
+    );
+    assert!(stack
+        .remediations(ENV)
+        .iter()
+        .all(|r| r["resource"]["type"] == SG));
+
+    let bad = stack.cli(&[
+        "enforcement",
+        "pause",
+        ENV,
+        "--for",
+        "1m",
+        "--reason",
+        "x",
+        "--types",
+        "aws.ec2.instance",
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("aws.ec2.instance"), "{}", bad.stderr);
+    let bad = stack.cli(&["enforcement", "pause", ENV, "--for", "1m", "--reason", ""]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("reason"), "{}", bad.stderr);
+}
+
+/// Two-step approval, diff and rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidate_approve_diff_and_rollback() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV, "--reason", "first"]);
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(8443, "10.0.0.0/8"))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the drift", Duration::from_secs(30), || {
+        (open_drift_of(&stack, &sg).len() == 1).then_some(())
+    });
+
+    let cand = stack.json(&[
+        "baseline",
+        "create",
+        ENV,
+        "--candidate",
+        "--reason",
+        "adds 8443",
+    ]);
+    assert_eq!(
+        (
+            cand["version"].as_u64(),
+            cand["status"].as_str(),
+            cand["current"].as_bool()
+        ),
+        (Some(2), Some("candidate"), Some(false))
+    );
+    assert_eq!(current(&stack), 1, "a candidate does not take effect");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        open_drift_of(&stack, &sg).len(),
+        1,
+        "the drift stays open against v1"
+    );
+
+    let diff = stack.json(&["baseline", "diff", ENV, "1", "2"]);
+    assert_eq!(diff.as_array().unwrap().len(), 1, "{diff:#}");
+    assert_eq!(diff[0]["resource"]["id"], sg.as_str());
+    assert_eq!(diff[0]["kind"], "modified");
+    assert_eq!(
+        diff[0]["changes"][0]["path"],
+        "ingress[\"tcp:8443-8443:10.0.0.0/8\"]"
+    );
+    assert_eq!(diff[0]["changes"][0]["old"], Value::Null);
+    let same = stack.cli(&["baseline", "diff", ENV, "1", "1"]);
+    assert!(same.stdout.contains("identical"), "{}", same.stdout);
+
+    let approved = stack.json(&["--actor", "bob", "baseline", "approve", ENV, "2"]);
+    assert_eq!(
+        (
+            approved["status"].as_str(),
+            approved["approved_by"].as_str()
+        ),
+        (Some("approved"), Some("bob"))
+    );
+    assert_eq!(current(&stack), 2);
+    wait_for(
+        "the drift to heal against v2",
+        Duration::from_secs(30),
+        || open_drift_of(&stack, &sg).is_empty().then_some(()),
+    );
+
+    let again = stack.cli(&["baseline", "approve", ENV, "2"]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("already approved"),
+        "{}",
+        again.stderr
+    );
+    let missing = stack.cli(&["baseline", "approve", ENV, "99"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no baseline version 99"),
+        "{}",
+        missing.stderr
+    );
+    let zero = stack.cli(&["baseline", "rollback", ENV, "0"]);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+
+    let rolled = stack.json(&[
+        "baseline",
+        "rollback",
+        ENV,
+        "1",
+        "--reason",
+        "8443 was a mistake",
+    ]);
+    assert_eq!(
+        (
+            rolled["version"].as_u64(),
+            rolled["rolled_back_from"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_eq!(current(&stack), 3);
+    assert_eq!(
+        baseline_rules(&stack, 3, &sg),
+        baseline_rules(&stack, 1, &sg)
+    );
+    let list = baselines(&stack);
+    let versions: Vec<(u64, &str, bool)> = list
+        .iter()
+        .map(|b| {
+            (
+                b["version"].as_u64().unwrap(),
+                b["status"].as_str().unwrap(),
+                b["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        vec![
+            (1, "approved", false),
+            (2, "approved", false),
+            (3, "approved", true)
+        ],
+        "history intact"
+    );
+    // Against the restored v1 the live 8443 rule is drift again.
+    wait_for("the drift against v3", Duration::from_secs(30), || {
+        (open_drift_of(&stack, &sg).len() == 1).then_some(())
+    });
+    let same = stack.cli(&["baseline", "rollback", ENV, "3"]);
+    assert_eq!(same.code, 1);
+    assert!(same.stderr.contains("already current"), "{}", same.stderr);
+}
