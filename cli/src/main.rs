@@ -124,6 +124,18 @@ enum EnvCmd {
     List,
     /// Show one environment.
     Show { name: String },
+    /// Set the safety gates of enforcement (unset flags keep their value).
+    Set {
+        name: String,
+        /// Remediations sent per minute at most; beyond it they wait.
+        #[arg(long)]
+        max_remediations_per_minute: Option<u32>,
+        /// Reverts within --flap-window that make a resource flapping (0: off).
+        #[arg(long)]
+        flap_threshold: Option<u32>,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        flap_window: Option<Duration>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,6 +218,9 @@ enum EnforcementCmd {
         #[arg(long)]
         pause: Option<String>,
     },
+    /// Dry run: what enforcement would change now and by which calls, and
+    /// what it holds back and why. Changes nothing.
+    Plan { name: String },
 }
 
 #[derive(Subcommand)]
@@ -406,6 +421,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Enforcement(EnforcementCmd::Pause { duration, .. }) if duration.is_zero() => {
             return Err(usage("--for must be longer than 0s"))
         }
+        Command::Env(EnvCmd::Set {
+            flap_window: Some(w),
+            ..
+        }) if w.as_secs() == 0 => return Err(usage("--flap-window must be at least 1s")),
         _ => {}
     }
     let actor = cli.actor.clone().unwrap_or_else(default_actor);
@@ -554,6 +573,30 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await?
                 .into_inner();
             out.env(&env);
+        }
+        Command::Env(EnvCmd::Set {
+            name,
+            max_remediations_per_minute,
+            flap_threshold,
+            flap_window,
+        }) => {
+            let env = client
+                .set_safety(admin::SetSafetyRequest {
+                    name,
+                    max_remediations_per_minute,
+                    flap_threshold,
+                    flap_window_seconds: flap_window.map(|w| w.as_secs()),
+                })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Enforcement(EnforcementCmd::Plan { name }) => {
+            let plan = client
+                .plan_enforcement(admin::PlanEnforcementRequest { name })
+                .await?
+                .into_inner();
+            out.plan(&plan.items);
         }
         Command::Enforcement(EnforcementCmd::Resume { name, pause }) => {
             let env = client

@@ -77,6 +77,11 @@ fn env_json(e: &admin::Environment) -> Value {
         "open_drift": e.open_drift,
         "decider": if e.decider.is_empty() { Value::Null } else { json!(e.decider) },
         "pauses": e.pauses.iter().map(pause_json).collect::<Vec<_>>(),
+        "safety": e.safety.as_ref().map(|s| json!({
+            "max_remediations_per_minute": s.max_remediations_per_minute,
+            "flap_threshold": s.flap_threshold,
+            "flap_window_seconds": s.flap_window_seconds,
+        })),
         "partitions": e.partitions.iter().map(|p| json!({
             "region": p.region, "resource_type": p.resource_type, "complete": p.complete,
             "error": if p.error.is_empty() { Value::Null } else { json!(p.error) },
@@ -196,6 +201,14 @@ impl Output {
             }
         );
         println!("open drift:   {}", e.open_drift);
+        if let Some(s) = &e.safety {
+            println!(
+                "safety:       at most {} remediation(s)/min; flapping after {} revert(s) within {}",
+                s.max_remediations_per_minute,
+                s.flap_threshold,
+                humantime::format_duration(std::time::Duration::from_secs(s.flap_window_seconds))
+            );
+        }
         for p in &e.pauses {
             println!(
                 "paused:       {} until {} by {}: {} (pause {})",
@@ -275,6 +288,55 @@ impl Output {
             "baseline v{} of {} {what}: {} resource(s) at {}",
             s.version, s.environment, s.resources, s.created_at
         );
+    }
+
+    pub fn plan(&self, items: &[admin::PlannedRemediation]) {
+        if self.json {
+            return print_json(&Value::Array(
+                items
+                    .iter()
+                    .map(|i| {
+                        json!({
+                            "resource": key_json(i.resource.as_ref()),
+                            "drift_id": i.drift_id,
+                            "actions": i.actions,
+                            "held": if i.held.is_empty() { Value::Null } else { json!(i.held) },
+                        })
+                    })
+                    .collect(),
+            ));
+        }
+        if items.is_empty() {
+            println!("no open drift: nothing to do");
+            return;
+        }
+        let mut t = Table::new(&["TYPE", "RESOURCE", "REGION", "WOULD", "CALLS"]);
+        for i in items {
+            let k = i.resource.clone().unwrap_or_default();
+            let would = if i.held.is_empty() {
+                "restore".to_string()
+            } else {
+                format!("hold: {}", i.held)
+            };
+            let first = i.actions.first().cloned().unwrap_or_default();
+            t.row(vec![
+                k.resource_type.clone(),
+                k.id.clone(),
+                k.region.clone(),
+                would,
+                first,
+            ]);
+            for more in i.actions.iter().skip(1) {
+                t.row(vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    more.clone(),
+                ]);
+            }
+        }
+        t.print();
     }
 
     pub fn baseline_diff(&self, from: u64, to: &str, diffs: &[admin::ResourceDiff]) {

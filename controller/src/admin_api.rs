@@ -301,6 +301,7 @@ impl AdminService for AdminApi {
             mode,
             created_at: now(),
             pauses: Vec::new(),
+            safety: crate::records::Safety::default(),
         };
         self.hub.records.create_env(&env).await?;
         tracing::info!(env = %env.name, account = %env.account, "environment created");
@@ -438,6 +439,136 @@ impl AdminService for AdminApi {
             })
             .await?;
         Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn set_safety(
+        &self,
+        request: Request<admin::SetSafetyRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        if r.max_remediations_per_minute == Some(0) {
+            return Err(Error::InvalidArgument(
+                "max_remediations_per_minute: at least 1 (use enforcement mode notify to stop remediating)".into(),
+            )
+            .into());
+        }
+        if r.flap_window_seconds == Some(0) {
+            return Err(Error::InvalidArgument(
+                "flap_window_seconds: at least 1 (set flap_threshold 0 to turn the breaker off)"
+                    .into(),
+            )
+            .into());
+        }
+        let env = self
+            .change_env(&r.name, |env| {
+                let s = &mut env.safety;
+                if let Some(v) = r.max_remediations_per_minute {
+                    s.max_remediations_per_minute = v;
+                }
+                if let Some(v) = r.flap_threshold {
+                    s.flap_threshold = v;
+                }
+                if let Some(v) = r.flap_window_seconds {
+                    s.flap_window_seconds = v;
+                }
+                tracing::info!(env = %env.name, by = %by, safety = ?env.safety, "safety gates set");
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn plan_enforcement(
+        &self,
+        request: Request<admin::PlanEnforcementRequest>,
+    ) -> Result<Response<admin::PlanEnforcementResponse>, Status> {
+        let (env, _) = self.env(&request.get_ref().name).await?;
+        let records = &self.hub.records;
+        let (current, _) = records.current_version(&env.name).await?;
+        let baseline = match current {
+            0 => None,
+            v => records.load_baseline(&env.name, v).await?,
+        };
+        let mut reverts: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+        for r in records.list_remediations(&env.name).await? {
+            if r.status == crate::records::RemediationStatus::Applied {
+                reverts
+                    .entry((
+                        r.resource.region.clone(),
+                        r.resource.resource_type.clone(),
+                        r.resource.id.clone(),
+                    ))
+                    .or_default()
+                    .push(r.created_at.clone());
+            }
+        }
+        let at = now();
+        let mut drifts = records.list_drift(&env.name).await?;
+        drifts.retain(|d| d.status == DriftStatus::Open);
+        drifts.sort_by(|a, b| a.detected_at.cmp(&b.detected_at));
+        let mut items = Vec::new();
+        for d in drifts {
+            let k = &d.resource;
+            let desired = baseline.as_ref().and_then(|b| {
+                let part = b.parts.get(&(k.region.clone(), k.resource_type.clone()))?;
+                part.binary_search_by(|r| r.id.as_str().cmp(&k.id))
+                    .ok()
+                    .map(|i| part[i].attributes.clone())
+            });
+            let (actions, unplannable) = match (d.kind, &desired, &d.observed) {
+                (holdfast_core::DriftKind::Added, _, _) => (
+                    Vec::new(),
+                    Some("added: reported, never deleted".to_string()),
+                ),
+                (holdfast_core::DriftKind::Removed, _, _) => (
+                    Vec::new(),
+                    Some("removed: reported, never recreated".to_string()),
+                ),
+                (_, Some(desired), Some(observed)) => {
+                    match holdfast_core::plan_remediation(&k.resource_type, desired, observed) {
+                        Ok(p) => (p.into_iter().map(|a| a.summary).collect(), None),
+                        Err(e) => (Vec::new(), Some(e.to_string())),
+                    }
+                }
+                _ => (
+                    Vec::new(),
+                    Some(
+                        "the drifted state was not recorded; it is planned at its next change"
+                            .to_string(),
+                    ),
+                ),
+            };
+            let held = unplannable
+                .or_else(|| {
+                    (env.mode != Mode::Enforce).then(|| {
+                        format!(
+                            "enforcement mode is {}: nothing is changed",
+                            env.mode.as_str()
+                        )
+                    })
+                })
+                .or_else(|| {
+                    env.paused(&k.resource_type, &k.id, &at)
+                        .map(crate::gates::paused)
+                })
+                .or_else(|| {
+                    crate::gates::flapping(
+                        &env.safety,
+                        reverts
+                            .get(&(k.region.clone(), k.resource_type.clone(), k.id.clone()))
+                            .map_or(&[][..], Vec::as_slice),
+                        time::OffsetDateTime::now_utc(),
+                    )
+                });
+            items.push(admin::PlannedRemediation {
+                resource: Some(convert::key_to_wire(k)),
+                drift_id: d.id.clone(),
+                actions,
+                held: held.unwrap_or_default(),
+            });
+        }
+        Ok(Response::new(admin::PlanEnforcementResponse { items }))
     }
 
     type CreateBaselineStream = ReceiverStream<Result<admin::CreateBaselineProgress, Status>>;

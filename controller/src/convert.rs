@@ -146,6 +146,11 @@ pub fn env_to_wire(
                 created_at: p.created_at.clone(),
             })
             .collect(),
+        safety: Some(admin::Safety {
+            max_remediations_per_minute: e.safety.max_remediations_per_minute,
+            flap_threshold: e.safety.flap_threshold,
+            flap_window_seconds: e.safety.flap_window_seconds,
+        }),
         open_drift: view.open_drift,
         partitions: view
             .partitions

@@ -65,6 +65,13 @@ pub struct Decider {
     unjournaled: Vec<RemediationRecord>,
     /// Pauses in force at the last check, to notice one running out.
     active_pauses: usize,
+    /// When each resource was last reverted (applied remediations), for the
+    /// flapping breaker.
+    reverts: HashMap<ResKey, Vec<String>>,
+    /// When remediations were sent in the last minute, for the rate budget.
+    sent: std::collections::VecDeque<Instant>,
+    /// Some drift waits for the rate budget: decide again when it frees.
+    deferred: bool,
     fence: Fence,
     /// Set when a write was refused by the fence: this replica no longer
     /// owns the account, so the decider stops.
@@ -91,6 +98,9 @@ impl Decider {
             attempts: HashMap::new(),
             unjournaled: Vec::new(),
             active_pauses: 0,
+            reverts: HashMap::new(),
+            sent: std::collections::VecDeque::new(),
+            deferred: false,
         }
     }
 
@@ -137,6 +147,10 @@ impl Decider {
                     self.flush_journal().await;
                     self.expire_inflight().await;
                     self.check_pause_expiry().await;
+                    if self.deferred && self.budget_left() {
+                        self.deferred = false;
+                        self.evaluate_all().await;
+                    }
                 }
                 event = rx.recv() => match event {
                     None => return,
@@ -167,7 +181,14 @@ impl Decider {
         // blocking new decisions on those resources, then abandon them. The
         // agent's precondition check makes a later re-decision harmless.
         self.inflight.clear();
+        self.reverts.clear();
         for r in records.list_remediations(&self.env.name).await? {
+            if r.status == RemediationStatus::Applied {
+                self.reverts
+                    .entry(res_key(&r.resource))
+                    .or_default()
+                    .push(r.created_at.clone());
+            }
             if !r.status.is_final() {
                 tracing::info!(env = %self.env.name, remediation = %r.id, "adopted an in-flight remediation");
                 self.inflight
@@ -203,6 +224,18 @@ impl Decider {
         for key in keys {
             self.evaluate(&key).await;
         }
+    }
+
+    /// Whether another remediation may be sent within the rate budget.
+    fn budget_left(&mut self) -> bool {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            self.sent.pop_front();
+        }
+        self.sent.len() < self.env.safety.max_remediations_per_minute as usize
     }
 
     /// A pause that ran out resumes enforcement by itself: decide again on
@@ -277,6 +310,8 @@ impl Decider {
                 Ok(()) => {
                     tracing::info!(env = %self.env.name, resource = %rec.resource.id, drift = %rec.id, "drift healed");
                     self.open.remove(&rk);
+                    // A later drift to the same state is a new episode.
+                    self.attempts.remove(&rk);
                 }
                 Err(e) => {
                     self.write_failed(&e, "cannot record healed drift");
@@ -294,6 +329,7 @@ impl Decider {
                     r.kind = d.kind;
                     r.changes = d.changes.clone();
                     r.observed_hash = hash;
+                    r.observed = d.observed.as_ref().map(|v| (**v).clone());
                     r.baseline_version = version;
                     r.revision += 1;
                     r.updated_at = now();
@@ -324,6 +360,7 @@ impl Decider {
                         baseline_version: version,
                         revision: 0,
                         observed_hash: hash,
+                        observed: d.observed.as_ref().map(|v| (**v).clone()),
                         note: None,
                         decided_by: self.hub.controller_id.clone(),
                     };
@@ -377,12 +414,25 @@ impl Decider {
             return;
         }
         let Some(observed) = &d.observed else { return };
-        if let Some(p) = self.env.paused(&rk.1, &rk.2, &now()) {
-            let note = format!("paused until {} by {}: {}", p.until, p.by, p.reason);
+        let held = if let Some(p) = self.env.paused(&rk.1, &rk.2, &now()) {
+            Some(crate::gates::paused(p))
+        } else if let Some(note) = crate::gates::flapping(
+            &self.env.safety,
+            self.reverts.get(&rk).map_or(&[][..], Vec::as_slice),
+            time::OffsetDateTime::now_utc(),
+        ) {
+            Some(note)
+        } else if !self.budget_left() {
+            self.deferred = true;
+            Some(crate::gates::rate_limited(&self.env.safety))
+        } else {
+            None
+        };
+        if let Some(note) = held {
             if drift.note.as_deref() != Some(note.as_str()) {
+                tracing::warn!(env = %self.env.name, resource = %rk.2, %note, "enforcement held back");
                 drift.note = Some(note);
-                self.save_drift(drift, "enforcement paused for this drift")
-                    .await;
+                self.save_drift(drift, "enforcement held back").await;
             }
             return;
         }
@@ -410,13 +460,9 @@ impl Decider {
         if planned.is_empty() {
             return;
         }
-        if drift
-            .note
-            .as_deref()
-            .is_some_and(|n| n.starts_with("paused"))
-        {
+        if drift.note.is_some() {
             drift.note = None;
-            self.save_drift(drift.clone(), "pause over; enforcing")
+            self.save_drift(drift.clone(), "no longer held back; enforcing")
                 .await;
         }
         let at = now();
@@ -452,6 +498,7 @@ impl Decider {
         }
         self.attempts
             .insert(rk.clone(), (hash.clone(), Instant::now()));
+        self.sent.push_back(Instant::now());
         let msg = controller_message::Msg::Remediation(Remediation {
             remediation_id: rec.id.clone(),
             resource: Some(WireRef {
@@ -515,6 +562,12 @@ impl Decider {
         };
         rec.actions = result.actions.clone();
         rec.step(status, outcome.label(), result.message.clone());
+        if status == RemediationStatus::Applied {
+            self.reverts
+                .entry(res_key(&rec.resource))
+                .or_default()
+                .push(rec.created_at.clone());
+        }
         tracing::info!(env = %self.env.name, resource = %rec.resource.id, remediation = %rec.id,
             outcome = outcome.label(), message = %result.message, "remediation outcome");
         self.journal(&rec, "cannot journal the remediation outcome")

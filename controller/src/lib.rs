@@ -10,6 +10,7 @@ pub mod convert;
 pub mod decider;
 pub mod error;
 pub mod fleet;
+pub mod gates;
 pub mod hub;
 pub mod records;
 pub mod store;

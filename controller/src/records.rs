@@ -67,6 +67,32 @@ pub struct Environment {
     /// on the next change).
     #[serde(default)]
     pub pauses: Vec<Pause>,
+    #[serde(default)]
+    pub safety: Safety,
+}
+
+/// Safety gates of enforcement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Safety {
+    /// Remediations sent per minute at most; beyond it they wait.
+    pub max_remediations_per_minute: u32,
+    /// A resource reverted this many times within `flap_window_seconds`
+    /// is flapping: it is no longer enforced until the window has passed.
+    pub flap_threshold: u32,
+    pub flap_window_seconds: u64,
+}
+
+impl Default for Safety {
+    /// 30 a minute: a burst after an outage heals within minutes without
+    /// flooding an account's API limits. Three reverts in ten minutes: a
+    /// deploy pipeline or a person is fighting the baseline.
+    fn default() -> Self {
+        Safety {
+            max_remediations_per_minute: 30,
+            flap_threshold: 3,
+            flap_window_seconds: 600,
+        }
+    }
 }
 
 /// A pause of enforcement: the whole environment when `resource_types` and
@@ -226,6 +252,10 @@ pub struct DriftRecord {
     /// The replica that made the latest change to this record.
     #[serde(default)]
     pub decided_by: String,
+    /// The drifted state as observed (absent for removed resources), so
+    /// any replica can plan a dry run from the store.
+    #[serde(default)]
+    pub observed: Option<Value>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -91,6 +91,10 @@ impl World {
             "--regions",
             regions,
         ]);
+        // These tests change one resource many times on purpose: the
+        // flapping breaker (tests/tests/enforcement.rs) would rightly stop
+        // enforcing it.
+        self.json(&["env", "set", ENV, "--flap-threshold", "0"]);
         wait_for("the agent to connect", Duration::from_secs(30), || {
             self.json(&["env", "show", ENV])["agent_connected"]
                 .as_bool()

@@ -497,3 +497,208 @@ async fn candidate_approve_diff_and_rollback() {
     assert_eq!(same.code, 1);
     assert!(same.stderr.contains("already current"), "{}", same.stderr);
 }
+
+fn applied(stack: &Stack) -> usize {
+    stack
+        .remediations(ENV)
+        .iter()
+        .filter(|r| r["status"] == "applied")
+        .count()
+}
+
+/// Someone keeps opening SSH: after K reverts within the window the
+/// resource is flapping and no longer enforced; the drift says why, and
+/// the dry run shows it held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_resource_trips_the_breaker() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    let env = stack.json(&[
+        "env",
+        "set",
+        ENV,
+        "--flap-threshold",
+        "2",
+        "--flap-window",
+        "10m",
+    ]);
+    assert_eq!(env["safety"]["flap_threshold"], 2);
+    assert_eq!(env["safety"]["flap_window_seconds"], 600);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+
+    for revert in 1..=2 {
+        ec2.authorize_security_group_ingress()
+            .group_id(&sg)
+            .ip_permissions(tcp(22, "0.0.0.0/0"))
+            .send()
+            .await
+            .unwrap();
+        wait_for(&format!("revert {revert}"), Duration::from_secs(30), || {
+            (applied(&stack) == revert && open_drift_of(&stack, &sg).is_empty()).then_some(())
+        });
+    }
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(22, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    let d = wait_for("the breaker", Duration::from_secs(30), || {
+        open_drift_of(&stack, &sg).into_iter().find(|d| {
+            d["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("flapping"))
+        })
+    });
+    assert!(
+        d["note"]
+            .as_str()
+            .unwrap()
+            .contains("reverted 2 times within 10m"),
+        "{d:#}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(applied(&stack), 2, "no third revert");
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![
+            ("tcp".into(), 22, 22, "0.0.0.0/0".into()),
+            ("tcp".into(), 443, 443, "0.0.0.0/0".into())
+        ]
+    );
+    let plan = stack.json(&["enforcement", "plan", ENV]);
+    assert_eq!(
+        plan[0]["actions"],
+        json!(["RevokeSecurityGroupIngress tcp 22-22 0.0.0.0/0"])
+    );
+    assert!(
+        plan[0]["held"].as_str().unwrap().starts_with("flapping"),
+        "{plan:#}"
+    );
+}
+
+/// Beyond the rate budget remediations wait, and the wait is visible on
+/// the drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remediations_beyond_the_rate_budget_wait_visibly() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let a = create_group(&ec2, "a", vec![tcp(443, "0.0.0.0/0")]).await;
+    let b = create_group(&ec2, "b", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    stack.json(&["env", "set", ENV, "--max-remediations-per-minute", "1"]);
+    let bad = stack.cli(&["env", "set", ENV, "--max-remediations-per-minute", "0"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+
+    for sg in [&a, &b] {
+        ec2.authorize_security_group_ingress()
+            .group_id(sg)
+            .ip_permissions(tcp(22, "0.0.0.0/0"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let waiting = wait_for("one healed, one waiting", Duration::from_secs(30), || {
+        let open = stack.drift(ENV, false);
+        (applied(&stack) == 1
+            && open.len() == 1
+            && open[0]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("rate budget")))
+        .then(|| open[0].clone())
+    });
+    assert!(
+        waiting["note"]
+            .as_str()
+            .unwrap()
+            .contains("1 remediation(s) per minute"),
+        "{waiting:#}"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        applied(&stack),
+        1,
+        "still within the minute: the second one waits"
+    );
+}
+
+/// The dry run lists what would be done, and does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enforcement_plan_is_a_dry_run() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    assert_eq!(
+        stack.cli(&["enforcement", "plan", ENV]).stdout.trim(),
+        "no open drift: nothing to do"
+    );
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(22, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    ec2.revoke_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(443, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the drift", Duration::from_secs(30), || {
+        open_drift_of(&stack, &sg)
+            .into_iter()
+            .find(|d| d["changes"].as_array().unwrap().len() == 2)
+    });
+    let plan = stack.json(&["enforcement", "plan", ENV]);
+    assert_eq!(plan.as_array().unwrap().len(), 1, "{plan:#}");
+    assert_eq!(plan[0]["resource"]["id"], sg.as_str());
+    assert_eq!(
+        plan[0]["actions"],
+        json!([
+            "AuthorizeSecurityGroupIngress tcp 443-443 0.0.0.0/0",
+            "RevokeSecurityGroupIngress tcp 22-22 0.0.0.0/0"
+        ])
+    );
+    assert_eq!(
+        plan[0]["held"],
+        "enforcement mode is notify: nothing is changed"
+    );
+    let table = stack.cli(&["enforcement", "plan", ENV]);
+    assert!(
+        table.stdout.contains("AuthorizeSecurityGroupIngress"),
+        "{}",
+        table.stdout
+    );
+    // Planned in enforce mode too, while paused: still nothing changes.
+    stack.json(&[
+        "enforcement",
+        "pause",
+        ENV,
+        "--for",
+        "10m",
+        "--reason",
+        "look first",
+    ]);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+    let plan = stack.json(&["enforcement", "plan", ENV]);
+    assert!(
+        plan[0]["held"]
+            .as_str()
+            .unwrap()
+            .starts_with("paused until"),
+        "{plan:#}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(stack.remediations(ENV).is_empty());
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![("tcp".into(), 22, 22, "0.0.0.0/0".into())]
+    );
+}
