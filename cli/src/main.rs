@@ -66,6 +66,10 @@ enum Command {
     /// The remediation journal.
     #[command(subcommand)]
     Remediation(RemediationCmd),
+    /// The tamper-evident record: admin actions, baselines, drift and
+    /// remediations in one hash chain per environment.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Run a deployment inside a pause of enforcement, then re-baseline:
     /// pause, run COMMAND (its output streamed), collect fresh, create a
     /// candidate baseline, show its diff, approve it with --approve and
@@ -94,6 +98,15 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// List an environment's audit record, oldest first.
+    List { name: String },
+    /// Verify every chain (or one environment's) and the records it covers;
+    /// exit 1 if anything was altered or deleted.
+    Verify { name: Option<String> },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -631,6 +644,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await;
+        }
+        Command::Audit(AuditCmd::List { name }) => {
+            let list = client
+                .list_audit(admin::ListAuditRequest { environment: name })
+                .await?
+                .into_inner();
+            out.audit(&list.entries);
+        }
+        Command::Audit(AuditCmd::Verify { name }) => {
+            let v = client
+                .verify_audit(admin::VerifyAuditRequest {
+                    environment: name.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            out.verify(&v);
+            if !v.problems.is_empty() {
+                return Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "the audit record does not verify: {} problem(s)",
+                        v.problems.len()
+                    ),
+                });
+            }
         }
         Command::Remediation(RemediationCmd::List { name }) => {
             let list = client

@@ -339,6 +339,60 @@ impl Output {
         t.print();
     }
 
+    pub fn audit(&self, entries: &[admin::AuditEntry]) {
+        if self.json {
+            return print_json(&Value::Array(
+                entries
+                    .iter()
+                    .map(|e| {
+                        json!({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                               "subject": e.subject, "detail": parse(&e.detail_json),
+                               "digest": e.digest, "prev": e.prev, "hash": e.hash})
+                    })
+                    .collect(),
+            ));
+        }
+        let mut t = Table::new(&["SEQ", "AT", "ACTOR", "ACTION", "SUBJECT", "DETAIL"]);
+        for e in entries {
+            let subject = e
+                .subject
+                .strip_prefix("/holdfast/v1/")
+                .unwrap_or(&e.subject);
+            let detail = match parse(&e.detail_json) {
+                Value::Null => String::new(),
+                v => short(&v.to_string()),
+            };
+            t.row(vec![
+                e.seq.to_string(),
+                e.at.clone(),
+                e.actor.clone(),
+                e.action.clone(),
+                subject.to_string(),
+                detail,
+            ]);
+        }
+        t.print();
+    }
+
+    pub fn verify(&self, v: &admin::VerifyAuditResponse) {
+        if self.json {
+            return print_json(
+                &json!({"entries": v.entries, "environments": v.environments, "problems": v.problems, "ok": v.problems.is_empty()}),
+            );
+        }
+        if v.problems.is_empty() {
+            println!(
+                "verified: {} entries in {} environment(s); every record matches its chain",
+                v.entries,
+                v.environments.len()
+            );
+        } else {
+            for p in &v.problems {
+                println!("{p}");
+            }
+        }
+    }
+
     pub fn baseline_diff(&self, from: u64, to: &str, diffs: &[admin::ResourceDiff]) {
         if self.json {
             return print_json(&Value::Array(diffs.iter().map(diff_json).collect()));

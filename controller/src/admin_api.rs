@@ -227,15 +227,24 @@ impl AdminApi {
 impl AdminApi {
     /// Applies `f` to an environment and stores it by compare-and-swap,
     /// retried on a concurrent change of the same environment.
+    /// `f` returns the detail recorded in the audit chain with `action` by
+    /// `actor`.
     async fn change_env(
         &self,
         name: &str,
-        f: impl Fn(&mut Environment) -> Result<(), Error>,
+        actor: &str,
+        action: &str,
+        f: impl Fn(&mut Environment) -> Result<serde_json::Value, Error>,
     ) -> Result<Environment, Error> {
         for _ in 0..5 {
             let (mut env, revision) = self.env(name).await?;
-            f(&mut env)?;
-            if self.hub.records.update_env(&env, revision).await? {
+            let detail = f(&mut env)?;
+            if self
+                .hub
+                .records
+                .update_env(&env, revision, actor, action, detail)
+                .await?
+            {
                 return Ok(env);
             }
         }
@@ -251,6 +260,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<admin::CreateEnvironmentRequest>,
     ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
         let r = request.into_inner();
         validate_env_name(&r.name)?;
         let account = r.account_id.trim();
@@ -303,7 +313,7 @@ impl AdminService for AdminApi {
             pauses: Vec::new(),
             safety: crate::records::Safety::default(),
         };
-        self.hub.records.create_env(&env).await?;
+        self.hub.records.create_env(&env, &by).await?;
         tracing::info!(env = %env.name, account = %env.account, "environment created");
         Ok(Response::new(self.env_wire(&env, false).await?))
     }
@@ -334,6 +344,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<admin::SetEnforcementRequest>,
     ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
         let r = request.into_inner();
         let mode = convert::mode_from_wire(r.mode)
             .map_err(Error::InvalidArgument)?
@@ -341,11 +352,11 @@ impl AdminService for AdminApi {
                 Error::InvalidArgument("mode: one of off, notify, enforce is required".into())
             })?;
         let env = self
-            .change_env(&r.name, |env| {
+            .change_env(&r.name, &by, "enforcement.set", |env| {
                 let old = env.mode;
                 env.mode = mode;
                 tracing::info!(env = %env.name, from = old.as_str(), to = mode.as_str(), "enforcement mode set");
-                Ok(())
+                Ok(serde_json::json!({"from": old.as_str(), "to": mode.as_str()}))
             })
             .await?;
         Ok(Response::new(self.env_wire(&env, false).await?))
@@ -378,7 +389,7 @@ impl AdminService for AdminApi {
             );
         }
         let env = self
-            .change_env(&r.name, |env| {
+            .change_env(&r.name, &by, "enforcement.pause", |env| {
                 for t in &r.resource_types {
                     if !env.resource_types.contains(t) {
                         return Err(Error::InvalidArgument(format!(
@@ -402,7 +413,7 @@ impl AdminService for AdminApi {
                 });
                 tracing::info!(env = %env.name, %until, by = %by, reason = %r.reason,
                     types = ?r.resource_types, resources = ?r.resources, "enforcement paused");
-                Ok(())
+                Ok(serde_json::json!({"until": until, "reason": r.reason, "resource_types": r.resource_types, "resources": r.resources}))
             })
             .await?;
         Ok(Response::new(self.env_wire(&env, false).await?))
@@ -415,7 +426,7 @@ impl AdminService for AdminApi {
         let by = actor(&request);
         let r = request.into_inner();
         let env = self
-            .change_env(&r.name, |env| {
+            .change_env(&r.name, &by, "enforcement.resume", |env| {
                 let at = now();
                 let before = env.active_pauses(&at).len();
                 if r.pause_id.is_empty() {
@@ -435,7 +446,7 @@ impl AdminService for AdminApi {
                 }
                 let ended = before - env.active_pauses(&at).len();
                 tracing::info!(env = %env.name, by = %by, ended, "enforcement resumed");
-                Ok(())
+                Ok(serde_json::json!({"pause": r.pause_id, "ended": ended}))
             })
             .await?;
         Ok(Response::new(self.env_wire(&env, false).await?))
@@ -461,7 +472,7 @@ impl AdminService for AdminApi {
             .into());
         }
         let env = self
-            .change_env(&r.name, |env| {
+            .change_env(&r.name, &by, "safety.set", |env| {
                 let s = &mut env.safety;
                 if let Some(v) = r.max_remediations_per_minute {
                     s.max_remediations_per_minute = v;
@@ -473,7 +484,7 @@ impl AdminService for AdminApi {
                     s.flap_window_seconds = v;
                 }
                 tracing::info!(env = %env.name, by = %by, safety = ?env.safety, "safety gates set");
-                Ok(())
+                Ok(serde_json::to_value(&env.safety).unwrap_or_default())
             })
             .await?;
         Ok(Response::new(self.env_wire(&env, false).await?))
@@ -786,6 +797,62 @@ impl AdminService for AdminApi {
         records.sort_by(|a, b| a.detected_at.cmp(&b.detected_at).then(a.id.cmp(&b.id)));
         Ok(Response::new(admin::ListDriftResponse {
             drift: records.iter().map(convert::drift_to_wire).collect(),
+        }))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<admin::ListAuditRequest>,
+    ) -> Result<Response<admin::ListAuditResponse>, Status> {
+        let (env, _) = self.env(&request.get_ref().environment).await?;
+        let entries = self
+            .hub
+            .records
+            .list_audit(&env.name)
+            .await?
+            .into_iter()
+            .map(|e| admin::AuditEntry {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                subject: e.subject,
+                detail_json: e.detail.to_string(),
+                digest: e.digest,
+                prev: e.prev,
+                hash: e.hash,
+            })
+            .collect();
+        Ok(Response::new(admin::ListAuditResponse { entries }))
+    }
+
+    async fn verify_audit(
+        &self,
+        request: Request<admin::VerifyAuditRequest>,
+    ) -> Result<Response<admin::VerifyAuditResponse>, Status> {
+        let r = request.into_inner();
+        let names: Vec<String> = if r.environment.is_empty() {
+            self.hub
+                .records
+                .list_envs()
+                .await?
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        } else {
+            vec![self.env(&r.environment).await?.0.name]
+        };
+        let mut entries = 0u64;
+        let mut problems = Vec::new();
+        for name in &names {
+            let (n, p) = self.hub.records.verify_audit(name).await?;
+            entries += n as u64;
+            problems.extend(p);
+        }
+        Ok(Response::new(admin::VerifyAuditResponse {
+            entries,
+            environments: names,
+            problems,
         }))
     }
 

@@ -306,7 +306,12 @@ impl Decider {
             rec.decided_by = self.hub.controller_id.clone();
             rec.healed_at = Some(at.clone());
             rec.updated_at = at;
-            match self.hub.records.put_drift(&rec, &self.fence).await {
+            match self
+                .hub
+                .records
+                .put_drift(&rec, &self.fence, "drift healed")
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(env = %self.env.name, resource = %rec.resource.id, drift = %rec.id, "drift healed");
                     self.open.remove(&rk);
@@ -383,7 +388,7 @@ impl Decider {
     }
 
     async fn save_drift(&mut self, rec: DriftRecord, what: &str) -> bool {
-        match self.hub.records.put_drift(&rec, &self.fence).await {
+        match self.hub.records.put_drift(&rec, &self.fence, what).await {
             Ok(()) => {
                 tracing::info!(env = %self.env.name, resource = %rec.resource.id, kind = rec.kind.as_str(),
                     changes = rec.changes.len(), drift = %rec.id, "{what}");

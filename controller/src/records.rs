@@ -12,6 +12,8 @@
 //! | `baseline-approvals/{env}/{version:020}` | [`Approval`] of a candidate version (create-only) |
 //! | `drift/{env}/{id}` | [`DriftRecord`] |
 //! | `remediations/{env}/{id}` | [`RemediationRecord`] with its journal |
+//! | `audit/{env}/{seq:020}` | [`crate::audit::Entry`]: the environment's hash chain |
+//! | `audit-head/{env}` | [`crate::audit::Head`]: its newest entry |
 //!
 //! Baseline versions are create-only; record ids are UUIDv7, so key order is
 //! time order.
@@ -24,6 +26,7 @@ use holdfast_core::{Change, Hash, ObservedResource};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit::{Draft, Head};
 use crate::error::Error;
 use crate::fleet::Fence;
 use crate::store::{Condition, Store, Txn};
@@ -374,17 +377,20 @@ impl Records {
         format!("{ROOT}/envs/{name}")
     }
 
-    pub async fn create_env(&self, env: &Environment) -> Result<(), Error> {
+    pub async fn create_env(&self, env: &Environment, actor: &str) -> Result<(), Error> {
         let key = Self::env_key(&env.name);
-        let applied = self
-            .store
-            .commit(
-                Txn::new()
-                    .when(Condition::Absent(key.clone()))
-                    .put(key, encode(env)),
-            )
-            .await?;
-        if applied {
+        let value = encode(env);
+        let base = Txn::new()
+            .when(Condition::Absent(key.clone()))
+            .put(key.clone(), value.clone());
+        let draft = Draft {
+            actor: actor.to_string(),
+            action: "env.create".into(),
+            subject: key,
+            detail: serde_json::json!({"account": env.account, "regions": env.regions, "resource_types": env.resource_types, "mode": env.mode.as_str()}),
+            record: Some(value),
+        };
+        if self.commit_audited(&env.name, base, draft, None).await? {
             Ok(())
         } else {
             Err(Error::AlreadyExists(format!(
@@ -402,17 +408,140 @@ impl Records {
         }
     }
 
-    /// Replaces an environment if it has not changed since `revision`.
-    pub async fn update_env(&self, env: &Environment, revision: i64) -> Result<bool, Error> {
+    /// Replaces an environment if it has not changed since `revision`,
+    /// recording `action` by `actor` with `detail` in the audit chain.
+    pub async fn update_env(
+        &self,
+        env: &Environment,
+        revision: i64,
+        actor: &str,
+        action: &str,
+        detail: Value,
+    ) -> Result<bool, Error> {
         let key = Self::env_key(&env.name);
-        Ok(self
+        let value = encode(env);
+        let base = Txn::new()
+            .when(Condition::Revision(key.clone(), revision))
+            .put(key.clone(), value.clone());
+        let draft = Draft {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject: key,
+            detail,
+            record: Some(value),
+        };
+        self.commit_audited(&env.name, base, draft, None).await
+    }
+
+    fn audit_head_key(env: &str) -> String {
+        format!("{ROOT}/audit-head/{env}")
+    }
+
+    /// Commits `base` together with the next entry of `env`'s audit chain.
+    /// Returns false when `base`'s own conditions failed; a failed `fence`
+    /// is [`Error::Fenced`]. A chain that moved meanwhile (another write to
+    /// the same environment) is retried.
+    pub async fn commit_audited(
+        &self,
+        env: &str,
+        base: Txn,
+        draft: Draft,
+        fence: Option<&Fence>,
+    ) -> Result<bool, Error> {
+        let head_key = Self::audit_head_key(env);
+        for _ in 0..20 {
+            let (head, head_rev) = match self.store.get(&head_key).await? {
+                Some(v) => (Some(decode::<Head>(&head_key, &v.value)?), v.mod_revision),
+                None => (None, 0),
+            };
+            let entry = draft.clone().seal(head.as_ref(), now());
+            let entry_key = format!("{ROOT}/audit/{env}/{:020}", entry.seq);
+            let new_head = Head {
+                seq: entry.seq,
+                hash: entry.hash.clone(),
+            };
+            let mut txn = base.clone();
+            if let Some(f) = fence {
+                txn = txn.when(Condition::Revision(f.key.clone(), f.revision));
+            }
+            txn = txn
+                .when(if head_rev == 0 {
+                    Condition::Absent(head_key.clone())
+                } else {
+                    Condition::Revision(head_key.clone(), head_rev)
+                })
+                .when(Condition::Absent(entry_key.clone()))
+                .put(entry_key, encode(&entry))
+                .put(head_key.clone(), encode(&new_head));
+            if self.store.commit(txn).await? {
+                return Ok(true);
+            }
+            if let Some(f) = fence {
+                let held = self.store.get(&f.key).await?;
+                if held.map(|v| v.mod_revision) != Some(f.revision) {
+                    return Err(Error::Fenced(format!(
+                        "{} is no longer held at revision {}",
+                        f.key, f.revision
+                    )));
+                }
+            }
+            let now_rev = self
+                .store
+                .get(&head_key)
+                .await?
+                .map_or(0, |v| v.mod_revision);
+            if now_rev == head_rev {
+                // The chain did not move: the write's own condition failed.
+                return Ok(false);
+            }
+        }
+        Err(Error::Aborted(format!(
+            "the audit chain of {env:?} kept moving; try again"
+        )))
+    }
+
+    /// The audit chain of an environment, oldest first.
+    pub async fn list_audit(&self, env: &str) -> Result<Vec<crate::audit::Entry>, Error> {
+        self.store
+            .list(&format!("{ROOT}/audit/{env}/"))
+            .await?
+            .items
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+
+    /// Verifies an environment's chain and every audited record.
+    pub async fn verify_audit(&self, env: &str) -> Result<(usize, crate::audit::Problems), Error> {
+        let entries: Vec<(String, Vec<u8>)> = self
             .store
-            .commit(
-                Txn::new()
-                    .when(Condition::Revision(key.clone(), revision))
-                    .put(key, encode(env)),
-            )
-            .await?)
+            .list(&format!("{ROOT}/audit/{env}/"))
+            .await?
+            .items
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect();
+        let head = self.store.get(&Self::audit_head_key(env)).await?;
+        let mut records = BTreeMap::new();
+        for prefix in [
+            format!("{ROOT}/drift/{env}/"),
+            format!("{ROOT}/remediations/{env}/"),
+            format!("{ROOT}/baseline-meta/{env}/"),
+            format!("{ROOT}/baseline-approvals/{env}/"),
+        ] {
+            for (k, v) in self.store.list(&prefix).await?.items {
+                records.insert(k, v.value);
+            }
+        }
+        if let Some(v) = self.store.get(&Self::env_key(env)).await? {
+            records.insert(Self::env_key(env), v.value);
+        }
+        Ok(crate::audit::verify(
+            env,
+            &entries,
+            head.as_ref().map(|h| h.value.as_slice()),
+            &records,
+        ))
     }
 
     pub async fn list_envs(&self) -> Result<Vec<Environment>, Error> {
@@ -556,13 +685,33 @@ impl Records {
         pointer_rev: Option<i64>,
     ) -> Result<(), Error> {
         let meta_key = Self::meta_key(&meta.env, meta.version);
+        let value = encode(meta);
         let mut txn = Txn::new()
             .when(Condition::Absent(meta_key.clone()))
-            .put(meta_key, encode(meta));
+            .put(meta_key.clone(), value.clone());
         if let Some(rev) = pointer_rev {
             txn = self.move_pointer(txn, &meta.env, rev, meta.version);
         }
-        self.commit_or_conflict(txn, &meta.env, meta.version).await
+        let action = match (meta.candidate, meta.rolled_back_from) {
+            (true, _) => "baseline.candidate",
+            (false, Some(_)) => "baseline.rollback",
+            (false, None) => "baseline.create",
+        };
+        let draft = Draft {
+            actor: meta.created_by.clone(),
+            action: action.into(),
+            subject: meta_key,
+            detail: serde_json::json!({"version": meta.version, "reason": meta.reason, "resources": meta.resources, "rolled_back_from": meta.rolled_back_from}),
+            record: Some(value),
+        };
+        if self.commit_audited(&meta.env, txn, draft, None).await? {
+            Ok(())
+        } else {
+            Err(Error::Aborted(format!(
+                "another baseline of {:?} was created at the same time (version {}); try again",
+                meta.env, meta.version
+            )))
+        }
     }
 
     fn move_pointer(&self, txn: Txn, env: &str, pointer_rev: i64, version: u64) -> Txn {
@@ -628,15 +777,27 @@ impl Records {
             reason: reason.to_string(),
         };
         let key = Self::approval_key(env, version);
+        let value = encode(&approval);
         let txn = self.move_pointer(
             Txn::new()
                 .when(Condition::Absent(key.clone()))
-                .put(key, encode(&approval)),
+                .put(key.clone(), value.clone()),
             env,
             pointer_rev,
             version,
         );
-        self.commit_or_conflict(txn, env, version).await?;
+        let draft = Draft {
+            actor: by.to_string(),
+            action: "baseline.approve".into(),
+            subject: key,
+            detail: serde_json::json!({"version": version, "reason": reason}),
+            record: Some(value),
+        };
+        if !self.commit_audited(env, txn, draft, None).await? {
+            return Err(Error::Aborted(format!(
+                "baseline v{version} of {env:?} was approved or another version made current at the same time; try again"
+            )));
+        }
         Ok(BaselineInfo {
             meta: info.meta,
             approval: Some(approval),
@@ -708,16 +869,6 @@ impl Records {
             .collect())
     }
 
-    async fn commit_or_conflict(&self, txn: Txn, env: &str, version: u64) -> Result<(), Error> {
-        if self.store.commit(txn).await? {
-            Ok(())
-        } else {
-            Err(Error::Aborted(format!(
-                "another baseline of {env:?} was created at the same time (version {version}); try again"
-            )))
-        }
-    }
-
     pub async fn list_baselines(&self, env: &str) -> Result<Vec<BaselineMeta>, Error> {
         let prefix = format!("{ROOT}/baseline-meta/{env}/");
         self.store
@@ -784,24 +935,39 @@ impl Records {
         Ok(Some(Baseline { meta, parts }))
     }
 
-    /// Writes only while `fence` holds (the decider still owns the account).
-    async fn fenced_put(&self, key: String, value: Vec<u8>, fence: &Fence) -> Result<(), Error> {
-        let txn = Txn::new()
-            .when(Condition::Revision(fence.key.clone(), fence.revision))
-            .put(key, value);
-        if self.store.commit(txn).await? {
-            Ok(())
-        } else {
-            Err(Error::Fenced(format!(
-                "{} is no longer held at revision {}",
-                fence.key, fence.revision
-            )))
-        }
+    /// Writes a decider's record only while `fence` holds (the decider
+    /// still owns the account), with its audit entry.
+    async fn fenced_put(
+        &self,
+        env: &str,
+        key: String,
+        value: Vec<u8>,
+        fence: &Fence,
+        actor: &str,
+        action: &str,
+    ) -> Result<(), Error> {
+        let draft = Draft {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject: key.clone(),
+            detail: Value::Null,
+            record: Some(value.clone()),
+        };
+        self.commit_audited(env, Txn::new().put(key, value), draft, Some(fence))
+            .await
+            .map(drop)
     }
 
-    pub async fn put_drift(&self, d: &DriftRecord, fence: &Fence) -> Result<(), Error> {
+    pub async fn put_drift(
+        &self,
+        d: &DriftRecord,
+        fence: &Fence,
+        action: &str,
+    ) -> Result<(), Error> {
         let key = format!("{ROOT}/drift/{}/{}", d.env, d.id);
-        self.fenced_put(key, encode(d), fence).await
+        let actor = format!("controller:{}", d.decided_by);
+        self.fenced_put(&d.env, key, encode(d), fence, &actor, action)
+            .await
     }
 
     pub async fn list_drift(&self, env: &str) -> Result<Vec<DriftRecord>, Error> {
@@ -817,7 +983,10 @@ impl Records {
 
     pub async fn put_remediation(&self, r: &RemediationRecord, fence: &Fence) -> Result<(), Error> {
         let key = format!("{ROOT}/remediations/{}/{}", r.env, r.id);
-        self.fenced_put(key, encode(r), fence).await
+        let actor = format!("controller:{}", r.decided_by);
+        let action = format!("remediation {}", r.status.as_str());
+        self.fenced_put(&r.env, key, encode(r), fence, &actor, &action)
+            .await
     }
 
     pub async fn get_remediation(

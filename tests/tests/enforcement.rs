@@ -702,3 +702,116 @@ async fn enforcement_plan_is_a_dry_run() {
         vec![("tcp".into(), 22, 22, "0.0.0.0/0".into())]
     );
 }
+
+/// Every admin action, baseline, drift and remediation is in the
+/// environment's hash chain, with who and why; `audit verify` passes, and
+/// finds a drift record altered directly in the store, and an entry
+/// deleted from the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_record_is_complete_and_tamper_evident() {
+    use holdfast_controller::store::{etcd::EtcdStore, Store, Txn};
+
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.json(&[
+        "--actor",
+        "alice",
+        "env",
+        "create",
+        ENV,
+        "--account",
+        ACCOUNT,
+        "--regions",
+        REGION,
+    ]);
+    wait_for("the agent", Duration::from_secs(30), || {
+        stack.json(&["env", "show", ENV])["agent_connected"]
+            .as_bool()
+            .unwrap_or(false)
+            .then_some(())
+    });
+    stack.json(&[
+        "--actor", "alice", "baseline", "create", ENV, "--reason", "initial",
+    ]);
+    stack.json(&["--actor", "bob", "enforcement", "set", ENV, "enforce"]);
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(22, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the heal", Duration::from_secs(30), || {
+        stack
+            .drift(ENV, true)
+            .iter()
+            .any(|d| d["status"] == "healed")
+            .then_some(())
+    });
+
+    let audit = stack.json(&["audit", "list", ENV]);
+    let entries = audit.as_array().unwrap();
+    let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=entries.len() as u64).collect::<Vec<_>>());
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {audit:#}"))
+    };
+    assert_eq!(find("env.create")["actor"], "alice");
+    assert_eq!(find("baseline.create")["actor"], "alice");
+    assert_eq!(find("baseline.create")["detail"]["reason"], "initial");
+    assert_eq!(find("enforcement.set")["actor"], "bob");
+    assert_eq!(find("enforcement.set")["detail"]["to"], "enforce");
+    for action in [
+        "drift detected",
+        "remediation pending",
+        "remediation sent",
+        "remediation applied",
+        "drift healed",
+    ] {
+        assert!(find(action)["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("controller:"));
+    }
+    let ok = stack.cli(&["audit", "verify"]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.starts_with("verified:"), "{}", ok.stdout);
+
+    // Someone with store access rewrites history: the drift never happened.
+    let store = EtcdStore::connect(
+        std::slice::from_ref(&stack.etcd.url),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let drift_key = find("drift detected")["subject"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut record: Value =
+        serde_json::from_slice(&store.get(&drift_key).await.unwrap().unwrap().value).unwrap();
+    record["changes"] = json!([]);
+    store
+        .commit(Txn::new().put(drift_key.clone(), serde_json::to_vec(&record).unwrap()))
+        .await
+        .unwrap();
+    let bad = stack.cli(&["audit", "verify", ENV]);
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    assert!(
+        bad.stdout
+            .contains(&format!("{drift_key}: record was altered")),
+        "{}",
+        bad.stdout
+    );
+    assert!(bad.stderr.contains("does not verify"), "{}", bad.stderr);
+
+    // And removes an entry from the chain.
+    let key = format!("/holdfast/v1/audit/{ENV}/{:020}", 2);
+    store.commit(Txn::new().delete(key)).await.unwrap();
+    let bad = stack.cli(&["audit", "verify", ENV]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stdout.contains("entry 2 is missing"), "{}", bad.stdout);
+}
