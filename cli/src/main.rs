@@ -66,6 +66,10 @@ enum Command {
     /// The remediation journal.
     #[command(subcommand)]
     Remediation(RemediationCmd),
+    /// Webhooks that receive notices (drift, remediation outcomes,
+    /// flapping, pauses).
+    #[command(subcommand)]
+    Notify(NotifyCmd),
     /// The tamper-evident record: admin actions, baselines, drift and
     /// remediations in one hash chain per environment.
     #[command(subcommand)]
@@ -98,6 +102,21 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum NotifyCmd {
+    /// Send the environment's notices to a webhook.
+    Add {
+        name: String,
+        #[arg(long)]
+        url: String,
+        /// json: the notice as JSON; slack: a Slack incoming-webhook message.
+        #[arg(long, default_value = "json", value_parser = ["json", "slack"])]
+        format: String,
+    },
+    /// Stop sending to a webhook (its id is in `env show`).
+    Remove { name: String, id: String },
 }
 
 #[derive(Subcommand)]
@@ -644,6 +663,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await;
+        }
+        Command::Notify(NotifyCmd::Add { name, url, format }) => {
+            let env = client
+                .add_webhook(admin::AddWebhookRequest { name, url, format })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Notify(NotifyCmd::Remove { name, id }) => {
+            let env = client
+                .remove_webhook(admin::RemoveWebhookRequest { name, id })
+                .await?
+                .into_inner();
+            out.env(&env);
         }
         Command::Audit(AuditCmd::List { name }) => {
             let list = client

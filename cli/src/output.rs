@@ -77,6 +77,7 @@ fn env_json(e: &admin::Environment) -> Value {
         "open_drift": e.open_drift,
         "decider": if e.decider.is_empty() { Value::Null } else { json!(e.decider) },
         "pauses": e.pauses.iter().map(pause_json).collect::<Vec<_>>(),
+        "webhooks": e.webhooks.iter().map(|w| json!({"id": w.id, "url": w.url, "format": w.format, "by": w.by, "created_at": w.created_at})).collect::<Vec<_>>(),
         "safety": e.safety.as_ref().map(|s| json!({
             "max_remediations_per_minute": s.max_remediations_per_minute,
             "flap_threshold": s.flap_threshold,
@@ -208,6 +209,9 @@ impl Output {
                 s.flap_threshold,
                 humantime::format_duration(std::time::Duration::from_secs(s.flap_window_seconds))
             );
+        }
+        for w in &e.webhooks {
+            println!("webhook:      {} ({}) id {}", w.url, w.format, w.id);
         }
         for p in &e.pauses {
             println!(

@@ -312,6 +312,7 @@ impl AdminService for AdminApi {
             created_at: now(),
             pauses: Vec::new(),
             safety: crate::records::Safety::default(),
+            webhooks: Vec::new(),
         };
         self.hub.records.create_env(&env, &by).await?;
         tracing::info!(env = %env.name, account = %env.account, "environment created");
@@ -447,6 +448,75 @@ impl AdminService for AdminApi {
                 let ended = before - env.active_pauses(&at).len();
                 tracing::info!(env = %env.name, by = %by, ended, "enforcement resumed");
                 Ok(serde_json::json!({"pause": r.pause_id, "ended": ended}))
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn add_webhook(
+        &self,
+        request: Request<admin::AddWebhookRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let format = match r.format.as_str() {
+            "" | "json" => "json",
+            "slack" => "slack",
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "format: expected json or slack, got {other:?}"
+                ))
+                .into())
+            }
+        };
+        match r.url.parse::<http::Uri>() {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
+            }
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "url: expected an http(s) URL, got {:?}",
+                    r.url
+                ))
+                .into())
+            }
+        }
+        let start_after = self.hub.records.audit_seq(&r.name).await?;
+        let env = self
+            .change_env(&r.name, &by, "notify.add", |env| {
+                let id = crate::records::new_id();
+                env.webhooks.push(crate::records::Webhook {
+                    id: id.clone(),
+                    url: r.url.clone(),
+                    format: format.to_string(),
+                    by: by.clone(),
+                    created_at: now(),
+                    start_after,
+                });
+                // The URL may carry a secret (Slack's does): not in the record.
+                Ok(serde_json::json!({"webhook": id, "format": format}))
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn remove_webhook(
+        &self,
+        request: Request<admin::RemoveWebhookRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let env = self
+            .change_env(&r.name, &by, "notify.remove", |env| {
+                let before = env.webhooks.len();
+                env.webhooks.retain(|w| w.id != r.id);
+                if env.webhooks.len() == before {
+                    return Err(Error::NotFound(format!(
+                        "environment {:?} has no webhook {:?}",
+                        env.name, r.id
+                    )));
+                }
+                Ok(serde_json::json!({"webhook": r.id}))
             })
             .await?;
         Ok(Response::new(self.env_wire(&env, false).await?))

@@ -151,6 +151,17 @@ pub fn env_to_wire(
             flap_threshold: e.safety.flap_threshold,
             flap_window_seconds: e.safety.flap_window_seconds,
         }),
+        webhooks: e
+            .webhooks
+            .iter()
+            .map(|w| admin::Webhook {
+                id: w.id.clone(),
+                url: w.url.clone(),
+                format: w.format.clone(),
+                by: w.by.clone(),
+                created_at: w.created_at.clone(),
+            })
+            .collect(),
         open_drift: view.open_drift,
         partitions: view
             .partitions

@@ -122,6 +122,14 @@ impl Decider {
         }
         // Outcomes this replica received before this decider started: only
         // those of remediations it adopted in flight (or abandoned) apply.
+        // Notices of this environment are delivered by this replica while
+        // it decides for it.
+        tokio::spawn(crate::notify::deliver(
+            self.hub.clone(),
+            self.env.name.clone(),
+            self.fence.clone(),
+            token.child_token(),
+        ));
         for r in self.hub.recent_results(&self.env.account) {
             if self.inflight.contains_key(&r.remediation_id) {
                 self.on_result(&r).await;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fleet;
 pub mod gates;
 pub mod hub;
+pub mod notify;
 pub mod records;
 pub mod store;
 

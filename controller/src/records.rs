@@ -14,6 +14,8 @@
 //! | `remediations/{env}/{id}` | [`RemediationRecord`] with its journal |
 //! | `audit/{env}/{seq:020}` | [`crate::audit::Entry`]: the environment's hash chain |
 //! | `audit-head/{env}` | [`crate::audit::Head`]: its newest entry |
+//! | `outbox/{env}/{seq:020}` | [`Notice`] waiting for delivery (seq = its audit entry) |
+//! | `outbox-cursor/{env}/{webhook}` | the last notice delivered to a webhook |
 //!
 //! Baseline versions are create-only; record ids are UUIDv7, so key order is
 //! time order.
@@ -72,6 +74,38 @@ pub struct Environment {
     pub pauses: Vec<Pause>,
     #[serde(default)]
     pub safety: Safety,
+    /// Where notices go.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A notification target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// `json` (the notice as JSON) or `slack` (an incoming-webhook message).
+    pub format: String,
+    pub by: String,
+    pub created_at: String,
+    /// Notices up to this outbox position existed before the target did
+    /// and are not sent to it.
+    pub start_after: u64,
+}
+
+/// What users are told, queued durably in the same transaction as the
+/// record that caused it (`outbox/{env}/{seq}`, seq = its audit entry).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub seq: u64,
+    pub env: String,
+    pub at: String,
+    /// `drift`, `remediation`, `flapping`, `pause` or `resume`.
+    pub kind: String,
+    /// The resource concerned (`type/region/id`), if any.
+    pub resource: Option<String>,
+    pub text: String,
+    pub data: Value,
 }
 
 /// Safety gates of enforcement.
@@ -433,6 +467,81 @@ impl Records {
         self.commit_audited(&env.name, base, draft, None).await
     }
 
+    pub fn outbox_key(env: &str, seq: u64) -> String {
+        format!("{ROOT}/outbox/{env}/{seq:020}")
+    }
+
+    pub fn cursor_key(env: &str, webhook: &str) -> String {
+        format!("{ROOT}/outbox-cursor/{env}/{webhook}")
+    }
+
+    /// Notices waiting, oldest first.
+    pub async fn list_outbox(&self, env: &str) -> Result<Vec<Notice>, Error> {
+        self.store
+            .list(&format!("{ROOT}/outbox/{env}/"))
+            .await?
+            .items
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+
+    /// The newest audit entry of an environment (0 if none).
+    pub async fn audit_seq(&self, env: &str) -> Result<u64, Error> {
+        let key = Self::audit_head_key(env);
+        Ok(match self.store.get(&key).await? {
+            Some(v) => decode::<Head>(&key, &v.value)?.seq,
+            None => 0,
+        })
+    }
+
+    /// The last notice delivered to a webhook.
+    pub async fn cursor(&self, env: &str, webhook: &Webhook) -> Result<u64, Error> {
+        let key = Self::cursor_key(env, &webhook.id);
+        Ok(match self.store.get(&key).await? {
+            Some(v) => decode(&key, &v.value)?,
+            None => webhook.start_after,
+        })
+    }
+
+    /// Records a delivery, only while `fence` holds.
+    pub async fn set_cursor(
+        &self,
+        env: &str,
+        webhook: &str,
+        seq: u64,
+        fence: &Fence,
+    ) -> Result<(), Error> {
+        let txn = Txn::new()
+            .when(Condition::Revision(fence.key.clone(), fence.revision))
+            .put(Self::cursor_key(env, webhook), encode(&seq));
+        if self.store.commit(txn).await? {
+            Ok(())
+        } else {
+            Err(Error::Fenced(format!("{} is no longer held", fence.key)))
+        }
+    }
+
+    /// Deletes delivered notices (and cursors of removed webhooks), only
+    /// while `fence` holds.
+    pub async fn prune_outbox(&self, env: &str, upto: u64, fence: &Fence) -> Result<(), Error> {
+        let done: Vec<String> = self
+            .list_outbox(env)
+            .await?
+            .into_iter()
+            .filter(|n| n.seq <= upto)
+            .map(|n| Self::outbox_key(env, n.seq))
+            .collect();
+        for chunk in done.chunks(MAX_TXN_OPS - 1) {
+            let mut txn = Txn::new().when(Condition::Revision(fence.key.clone(), fence.revision));
+            for k in chunk {
+                txn = txn.delete(k.clone());
+            }
+            self.store.commit(txn).await?;
+        }
+        Ok(())
+    }
+
     fn audit_head_key(env: &str) -> String {
         format!("{ROOT}/audit-head/{env}")
     }
@@ -461,6 +570,18 @@ impl Records {
                 hash: entry.hash.clone(),
             };
             let mut txn = base.clone();
+            if let Some((kind, resource, text, data)) = notice_for(&draft) {
+                let notice = Notice {
+                    seq: entry.seq,
+                    env: env.to_string(),
+                    at: entry.at.clone(),
+                    kind,
+                    resource,
+                    text,
+                    data,
+                };
+                txn = txn.put(Self::outbox_key(env, entry.seq), encode(&notice));
+            }
             if let Some(f) = fence {
                 txn = txn.when(Condition::Revision(f.key.clone(), f.revision));
             }
@@ -1010,5 +1131,97 @@ impl Records {
             .into_iter()
             .map(|(k, v)| decode(&k, &v.value))
             .collect()
+    }
+}
+
+/// The notice a write causes, if any: (kind, resource, text, data).
+fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
+    let record: Option<Value> = d
+        .record
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+    let resource = |r: &Value| {
+        let k = &r["resource"];
+        format!(
+            "{}/{}/{}",
+            k["type"].as_str().unwrap_or("?"),
+            k["region"].as_str().unwrap_or("?"),
+            k["id"].as_str().unwrap_or("?")
+        )
+    };
+    match d.action.as_str() {
+        "drift detected" | "drift changed" => {
+            let r = record?;
+            let paths: Vec<&str> = r["changes"]
+                .as_array()
+                .map(|c| c.iter().filter_map(|c| c["path"].as_str()).collect())
+                .unwrap_or_default();
+            let res = resource(&r);
+            let text = match r["kind"].as_str() {
+                Some("modified") => format!(
+                    "{res} drifted: {} changed ({})",
+                    paths.len(),
+                    paths.join(", ")
+                ),
+                Some(kind) => format!("{res} {kind}"),
+                None => format!("{res} drifted"),
+            };
+            Some((
+                "drift".into(),
+                Some(res),
+                text,
+                serde_json::json!({"drift_id": r["id"], "kind": r["kind"], "changes": r["changes"]}),
+            ))
+        }
+        "enforcement held back" => {
+            let r = record?;
+            let note = r["note"].as_str()?;
+            note.starts_with("flapping").then(|| {
+                let res = resource(&r);
+                (
+                    "flapping".into(),
+                    Some(res.clone()),
+                    format!("{res} is {note}"),
+                    serde_json::json!({"drift_id": r["id"]}),
+                )
+            })
+        }
+        a if a.starts_with("remediation ") => {
+            let r = record?;
+            let status = r["status"].as_str()?;
+            if matches!(status, "pending" | "sent") {
+                return None;
+            }
+            let res = resource(&r);
+            let last = r["journal"]
+                .as_array()
+                .and_then(|j| j.last())
+                .and_then(|j| j["detail"].as_str())
+                .unwrap_or("");
+            Some((
+                "remediation".into(),
+                Some(res.clone()),
+                format!("remediation of {res} {status}: {last}"),
+                serde_json::json!({"remediation_id": r["id"], "status": status, "actions": r["actions"]}),
+            ))
+        }
+        "enforcement.pause" => Some((
+            "pause".into(),
+            None,
+            format!(
+                "enforcement paused by {} until {}: {}",
+                d.actor,
+                d.detail["until"].as_str().unwrap_or("?"),
+                d.detail["reason"].as_str().unwrap_or("")
+            ),
+            d.detail.clone(),
+        )),
+        "enforcement.resume" => Some((
+            "resume".into(),
+            None,
+            format!("enforcement resumed by {}", d.actor),
+            d.detail.clone(),
+        )),
+        _ => None,
     }
 }

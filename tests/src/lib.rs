@@ -1009,3 +1009,110 @@ fn proxy_one(
     conn.write_all(&resp[resp_end..])?;
     Ok(())
 }
+
+/// A webhook receiver on loopback: records the body of every POST and
+/// answers 200. Stopping it closes the port (deliveries fail with
+/// "connection refused"); it can start again on the same port.
+pub struct Receiver {
+    pub port: u16,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub fn start(port: u16) -> Result<Receiver> {
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut r = Receiver {
+            port,
+            received,
+            stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            thread: None,
+        };
+        r.listen()?;
+        Ok(r)
+    }
+
+    fn listen(&mut self) -> Result<()> {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))?;
+        listener.set_nonblocking(true)?;
+        self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (stop, received) = (self.stop.clone(), self.received.clone());
+        self.thread = Some(std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = receive_one(conn, &received);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    /// Closes the port.
+    pub fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Opens the same port again.
+    pub fn restart(&mut self) -> Result<()> {
+        self.listen()
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.received.lock().expect("receiver lock").clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn receive_one(mut conn: TcpStream, received: &std::sync::Mutex<Vec<Value>>) -> Result<()> {
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // One or more requests on a kept-alive connection.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = conn.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let n = conn.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body: Value =
+            serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or(Value::Null);
+        received.lock().expect("receiver lock").push(body);
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+        buf.drain(..head_end + length);
+    }
+}

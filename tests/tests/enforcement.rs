@@ -815,3 +815,134 @@ async fn the_audit_record_is_complete_and_tamper_evident() {
     assert_eq!(bad.code, 1);
     assert!(bad.stdout.contains("entry 2 is missing"), "{}", bad.stdout);
 }
+
+/// A webhook receiver that is down for a while, across a controller
+/// restart, then up: every notice arrives exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_survive_a_receiver_outage_and_a_restart_exactly_once_in_order() {
+    let mut stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+    let mut receiver = Receiver::start(free_port()).unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let env = stack.json(&["notify", "add", ENV, "--url", &url]);
+    assert_eq!(env["webhooks"][0]["url"], url.as_str());
+    let bad = stack.cli(&["notify", "add", ENV, "--url", "ftp://example.invalid"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    receiver.stop();
+
+    // While the receiver is down: a drift healed, a pause and a resume.
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(22, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the first heal", Duration::from_secs(30), || {
+        stack
+            .drift(ENV, true)
+            .iter()
+            .any(|d| d["status"] == "healed")
+            .then_some(())
+    });
+    stack.json(&[
+        "--actor",
+        "carol",
+        "enforcement",
+        "pause",
+        ENV,
+        "--for",
+        "5m",
+        "--reason",
+        "window",
+    ]);
+    stack.json(&["enforcement", "resume", ENV]);
+    // A restart, and a second drift, still with the receiver down.
+    stack.controller.restart().unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(3389, "0.0.0.0/0"))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the second heal", Duration::from_secs(40), || {
+        (stack
+            .drift(ENV, true)
+            .iter()
+            .filter(|d| d["status"] == "healed")
+            .count()
+            == 2)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(receiver.bodies().is_empty());
+
+    // What the receiver must get: one notice per audited drift, outcome,
+    // pause and resume after the webhook was added.
+    let audit = stack.json(&["audit", "list", ENV]);
+    let added = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "notify.add")
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    let expected: Vec<u64> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["seq"].as_u64().unwrap() > added)
+        .filter(|e| {
+            let a = e["action"].as_str().unwrap();
+            matches!(
+                a,
+                "drift detected" | "drift changed" | "enforcement.pause" | "enforcement.resume"
+            ) || ["applied", "conflict", "failed", "noop", "abandoned"]
+                .iter()
+                .any(|s| a == format!("remediation {s}"))
+        })
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(expected.len() >= 6, "{audit:#}");
+
+    receiver.restart().unwrap();
+    wait_for("every notice", Duration::from_secs(60), || {
+        (receiver.bodies().len() >= expected.len()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let bodies = receiver.bodies();
+    let seqs: Vec<u64> = bodies.iter().map(|b| b["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs, expected,
+        "every notice exactly once, in order: {bodies:#?}"
+    );
+    let kinds: Vec<&str> = bodies.iter().map(|b| b["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "drift").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "remediation").count(),
+        2,
+        "{kinds:?}"
+    );
+    let drift = bodies.iter().find(|b| b["kind"] == "drift").unwrap();
+    assert_eq!(drift["resource"], format!("{SG}/{REGION}/{sg}"));
+    assert!(
+        drift["text"]
+            .as_str()
+            .unwrap()
+            .contains("ingress[\"tcp:22-22:0.0.0.0/0\"]"),
+        "{drift:#}"
+    );
+    let pause = bodies.iter().find(|b| b["kind"] == "pause").unwrap();
+    assert!(
+        pause["text"].as_str().unwrap().contains("paused by carol"),
+        "{pause:#}"
+    );
+}
