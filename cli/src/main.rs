@@ -167,6 +167,14 @@ enum EnvCmd {
         flap_threshold: Option<u32>,
         #[arg(long, value_parser = humantime::parse_duration)]
         flap_window: Option<Duration>,
+        /// Enforce only these resource types, comma-separated ("" for all).
+        #[arg(long, value_delimiter = ',')]
+        enforce_types: Option<Vec<String>>,
+        /// Attribute paths that are neither drift nor restored,
+        /// comma-separated, `*` for any one segment (e.g. tags.CostCenter);
+        /// "" for none.
+        #[arg(long, value_delimiter = ',')]
+        ignore_paths: Option<Vec<String>>,
     },
 }
 
@@ -611,6 +619,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             max_remediations_per_minute,
             flap_threshold,
             flap_window,
+            enforce_types,
+            ignore_paths,
         }) => {
             let env = client
                 .set_safety(admin::SetSafetyRequest {
@@ -618,6 +628,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     max_remediations_per_minute,
                     flap_threshold,
                     flap_window_seconds: flap_window.map(|w| w.as_secs()),
+                    set_enforce_types: enforce_types.is_some(),
+                    enforce_types: enforce_types.unwrap_or_default(),
+                    set_ignore_paths: ignore_paths.is_some(),
+                    ignore_paths: ignore_paths.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();

@@ -82,6 +82,8 @@ fn env_json(e: &admin::Environment) -> Value {
             "max_remediations_per_minute": s.max_remediations_per_minute,
             "flap_threshold": s.flap_threshold,
             "flap_window_seconds": s.flap_window_seconds,
+            "enforce_types": s.enforce_types,
+            "ignore_paths": s.ignore_paths,
         })),
         "partitions": e.partitions.iter().map(|p| json!({
             "region": p.region, "resource_type": p.resource_type, "complete": p.complete,
@@ -209,6 +211,12 @@ impl Output {
                 s.flap_threshold,
                 humantime::format_duration(std::time::Duration::from_secs(s.flap_window_seconds))
             );
+            if !s.enforce_types.is_empty() {
+                println!("enforced:     only {}", s.enforce_types.join(", "));
+            }
+            if !s.ignore_paths.is_empty() {
+                println!("ignored:      {}", s.ignore_paths.join(", "));
+            }
         }
         for w in &e.webhooks {
             println!("webhook:      {} ({}) id {}", w.url, w.format, w.id);

@@ -553,6 +553,35 @@ impl AdminService for AdminApi {
                 if let Some(v) = r.flap_window_seconds {
                     s.flap_window_seconds = v;
                 }
+                if r.set_enforce_types {
+                    let types: Vec<String> = r
+                        .enforce_types
+                        .iter()
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                    for t in &types {
+                        if !env.resource_types.contains(t) {
+                            return Err(Error::InvalidArgument(format!(
+                                "enforce_types: {t:?} is not a resource type of {:?} (it has {})",
+                                env.name,
+                                env.resource_types.join(", ")
+                            )));
+                        }
+                    }
+                    env.safety.enforce_types = types;
+                }
+                if r.set_ignore_paths {
+                    let paths: Vec<String> = r
+                        .ignore_paths
+                        .iter()
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    holdfast_core::paths::Ignore::new(&paths)
+                        .map_err(|e| Error::InvalidArgument(format!("ignore_paths: {e}")))?;
+                    env.safety.ignore_paths = paths;
+                }
                 tracing::info!(env = %env.name, by = %by, safety = ?env.safety, "safety gates set");
                 Ok(serde_json::to_value(&env.safety).unwrap_or_default())
             })
@@ -585,6 +614,8 @@ impl AdminService for AdminApi {
             }
         }
         let at = now();
+        let ignore =
+            holdfast_core::paths::Ignore::new(&env.safety.ignore_paths).map_err(Error::Internal)?;
         let mut drifts = records.list_drift(&env.name).await?;
         drifts.retain(|d| d.status == DriftStatus::Open);
         drifts.sort_by(|a, b| a.detected_at.cmp(&b.detected_at));
@@ -607,7 +638,8 @@ impl AdminService for AdminApi {
                     Some("removed: reported, never recreated".to_string()),
                 ),
                 (_, Some(desired), Some(observed)) => {
-                    match holdfast_core::plan_remediation(&k.resource_type, desired, observed) {
+                    let desired = ignore.keep_current(desired, observed);
+                    match holdfast_core::plan_remediation(&k.resource_type, &desired, observed) {
                         Ok(p) => (p.into_iter().map(|a| a.summary).collect(), None),
                         Err(e) => (Vec::new(), Some(e.to_string())),
                     }
@@ -629,6 +661,7 @@ impl AdminService for AdminApi {
                         )
                     })
                 })
+                .or_else(|| crate::gates::type_not_enforced(&env.safety, &k.resource_type))
                 .or_else(|| {
                     env.paused(&k.resource_type, &k.id, &at)
                         .map(crate::gates::paused)

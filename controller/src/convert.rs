@@ -150,6 +150,8 @@ pub fn env_to_wire(
             max_remediations_per_minute: e.safety.max_remediations_per_minute,
             flap_threshold: e.safety.flap_threshold,
             flap_window_seconds: e.safety.flap_window_seconds,
+            enforce_types: e.safety.enforce_types.clone(),
+            ignore_paths: e.safety.ignore_paths.clone(),
         }),
         webhooks: e
             .webhooks

@@ -296,7 +296,22 @@ impl Decider {
         let empty = Arc::new(Vec::new());
         let base = baseline.parts.get(key).cloned().unwrap_or(empty);
         let version = baseline.meta.version;
-        let drifts = diff_partition(&base, &observed);
+        let ignore =
+            holdfast_core::paths::Ignore::new(&self.env.safety.ignore_paths).unwrap_or_default();
+        let mut drifts = diff_partition(&base, &observed);
+        if !ignore.is_empty() {
+            // Ignored attributes are neither drift nor restored.
+            drifts = drifts
+                .into_iter()
+                .filter_map(|mut d| {
+                    if d.kind != DriftKind::Modified {
+                        return Some(d);
+                    }
+                    d.changes = ignore.filter(std::mem::take(&mut d.changes));
+                    (!d.changes.is_empty()).then_some(d)
+                })
+                .collect();
+        }
 
         // Healed: open drift in this partition that is no longer there.
         let current: std::collections::HashSet<&str> =
@@ -389,6 +404,12 @@ impl Decider {
                     .ok()
                     .map(|i| base[i].attributes.clone());
                 if let Some(desired) = desired {
+                    let desired = match &d.observed {
+                        Some(observed) if !ignore.is_empty() => {
+                            Arc::new(ignore.keep_current(&desired, observed))
+                        }
+                        _ => desired,
+                    };
                     self.enforce(rk, rec, d, &desired, version).await;
                 }
             }
@@ -427,7 +448,9 @@ impl Decider {
             return;
         }
         let Some(observed) = &d.observed else { return };
-        let held = if let Some(p) = self.env.paused(&rk.1, &rk.2, &now()) {
+        let held = if let Some(note) = crate::gates::type_not_enforced(&self.env.safety, &rk.1) {
+            Some(note)
+        } else if let Some(p) = self.env.paused(&rk.1, &rk.2, &now()) {
             Some(crate::gates::paused(p))
         } else if let Some(note) = crate::gates::flapping(
             &self.env.safety,
@@ -576,6 +599,41 @@ impl Decider {
         rec.actions = result.actions.clone();
         rec.step(status, outcome.label(), result.message.clone());
         if status == RemediationStatus::Applied {
+            // The controller checks the agent's re-read itself.
+            let after: Option<serde_json::Value> =
+                serde_json::from_slice(&result.observed_after_json).ok();
+            match after {
+                Some(after)
+                    if holdfast_core::Hash::of(&after) == holdfast_core::Hash::of(&rec.desired) =>
+                {
+                    rec.step(
+                        RemediationStatus::Applied,
+                        "verified",
+                        format!("the re-read equals baseline v{}", rec.baseline_version),
+                    );
+                }
+                Some(after) => {
+                    let paths: Vec<String> = holdfast_core::diff_values(&rec.desired, &after)
+                        .into_iter()
+                        .map(|c| c.path)
+                        .collect();
+                    rec.step(
+                        RemediationStatus::Failed,
+                        "failed",
+                        format!(
+                            "the re-read still differs from the baseline at {}",
+                            paths.join(", ")
+                        ),
+                    );
+                }
+                None => rec.step(
+                    RemediationStatus::Failed,
+                    "failed",
+                    "the agent sent no re-read to verify against the baseline",
+                ),
+            }
+        }
+        if rec.status == RemediationStatus::Applied {
             self.reverts
                 .entry(res_key(&rec.resource))
                 .or_default()

@@ -34,6 +34,17 @@ pub fn flapping(safety: &Safety, reverts: &[String], now: time::OffsetDateTime) 
     })
 }
 
+/// The note on drift of a type the environment does not enforce.
+pub fn type_not_enforced(safety: &Safety, resource_type: &str) -> Option<String> {
+    (!safety.enforce_types.is_empty() && !safety.enforce_types.iter().any(|t| t == resource_type))
+        .then(|| {
+            format!(
+                "not enforced: this environment enforces only {}",
+                safety.enforce_types.join(", ")
+            )
+        })
+}
+
 /// The note on drift waiting for the rate budget.
 pub fn rate_limited(safety: &Safety) -> String {
     format!(
@@ -56,6 +67,7 @@ mod tests {
             max_remediations_per_minute: 30,
             flap_threshold: 3,
             flap_window_seconds: 600,
+            ..Safety::default()
         };
         let now = at("2026-11-24T12:00:00Z");
         let reverts: Vec<String> = ["11:40:00", "11:55:00", "11:58:00"]

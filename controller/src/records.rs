@@ -117,6 +117,13 @@ pub struct Safety {
     /// is flapping: it is no longer enforced until the window has passed.
     pub flap_threshold: u32,
     pub flap_window_seconds: u64,
+    /// Only these resource types are enforced (empty: every type).
+    #[serde(default)]
+    pub enforce_types: Vec<String>,
+    /// Attribute paths that are neither drift nor restored (patterns, see
+    /// `holdfast_core::paths`), e.g. tags owned by another system.
+    #[serde(default)]
+    pub ignore_paths: Vec<String>,
 }
 
 impl Default for Safety {
@@ -128,6 +135,8 @@ impl Default for Safety {
             max_remediations_per_minute: 30,
             flap_threshold: 3,
             flap_window_seconds: 600,
+            enforce_types: Vec::new(),
+            ignore_paths: Vec::new(),
         }
     }
 }

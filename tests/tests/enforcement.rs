@@ -946,3 +946,120 @@ async fn notices_survive_a_receiver_outage_and_a_restart_exactly_once_in_order()
         "{pause:#}"
     );
 }
+
+/// Per-environment settings: ignored attribute paths are neither drift nor
+/// restored; types outside `--enforce-types` are reported, not enforced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_paths_and_unenforced_types() {
+    let stack = Stack::start("1s").expect("stack");
+    let ec2 = stack.ec2().await;
+    let sg = create_group(&ec2, "web", vec![tcp(443, "0.0.0.0/0")]).await;
+    let s3 = s3_client(&stack.moto.url, REGION);
+    s3.create_bucket().bucket("assets").send().await.unwrap();
+    stack.create_env(ENV);
+    stack.json(&["baseline", "create", ENV]);
+    let env = stack.json(&[
+        "env",
+        "set",
+        ENV,
+        "--ignore-paths",
+        "tags.CostCenter",
+        "--enforce-types",
+        SG,
+    ]);
+    assert_eq!(env["safety"]["ignore_paths"], json!(["tags.CostCenter"]));
+    assert_eq!(env["safety"]["enforce_types"], json!([SG]));
+    for (args, needle) in [
+        (
+            vec!["--enforce-types", "aws.ec2.instance"],
+            "aws.ec2.instance",
+        ),
+        (vec!["--ignore-paths", "tags..x"], "empty segment"),
+    ] {
+        let mut full = vec!["env", "set", ENV];
+        full.extend(args);
+        let bad = stack.cli(&full);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
+        assert!(bad.stderr.contains(needle), "{}", bad.stderr);
+    }
+    stack.json(&["enforcement", "set", ENV, "enforce"]);
+
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    ec2.create_tags()
+        .resources(&sg)
+        .tags(tag("CostCenter", "42"))
+        .send()
+        .await
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        stack.drift(ENV, true).is_empty(),
+        "an ignored attribute is not drift: {:#?}",
+        stack.drift(ENV, true)
+    );
+
+    ec2.create_tags()
+        .resources(&sg)
+        .tags(tag("Owner", "mallory"))
+        .tags(tag("CostCenter", "43"))
+        .send()
+        .await
+        .unwrap();
+    let healed = wait_for("the heal", Duration::from_secs(30), || {
+        stack
+            .drift(ENV, true)
+            .into_iter()
+            .find(|d| d["resource"]["id"] == sg.as_str() && d["status"] == "healed")
+    });
+    assert_eq!(healed["changes"].as_array().unwrap().len(), 1, "{healed:#}");
+    assert_eq!(healed["changes"][0]["path"], "tags.Owner");
+    let rem = &stack.remediations(ENV)[0];
+    assert_eq!(rem["actions"], json!(["DeleteTags Owner"]));
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(&sg)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(String, String)> = out.security_groups()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        tags,
+        vec![("CostCenter".to_string(), "43".to_string())],
+        "the ignored tag is left as it is"
+    );
+
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key("x")
+                .value("y")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket("assets")
+        .tagging(tagging)
+        .send()
+        .await
+        .unwrap();
+    let d = wait_for("the bucket drift", Duration::from_secs(30), || {
+        open_drift_of(&stack, "assets")
+            .into_iter()
+            .find(|d| d["note"].as_str().is_some())
+    });
+    assert_eq!(
+        d["note"],
+        format!("not enforced: this environment enforces only {SG}")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(stack
+        .remediations(ENV)
+        .iter()
+        .all(|r| r["resource"]["type"] == SG));
+}

@@ -124,7 +124,7 @@ async fn demo_scenario_detects_one_drift_and_heals_it() {
     let r = &rems[0];
     assert_eq!(r["status"], "applied");
     assert_eq!(r["drift_id"], drift["id"]);
-    assert_eq!(steps(r), vec!["decided", "sent", "applied"]);
+    assert_eq!(steps(r), vec!["decided", "sent", "applied", "verified"]);
     assert_eq!(
         r["actions"],
         json!([
