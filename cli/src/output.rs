@@ -25,6 +25,19 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// One row whose last column holds several lines: the first line beside
+    /// `cells`, each further line on a row of its own under it.
+    pub fn row_lines(&mut self, mut cells: Vec<String>, lines: &[String]) {
+        let width = cells.len();
+        cells.push(lines.first().cloned().unwrap_or_default());
+        self.rows.push(cells);
+        for more in lines.iter().skip(1) {
+            let mut row = vec![String::new(); width];
+            row.push(more.clone());
+            self.rows.push(row);
+        }
+    }
+
     pub fn print(&self) {
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
         for r in &self.rows {
@@ -330,23 +343,15 @@ impl Output {
             } else {
                 format!("hold: {}", i.held)
             };
-            let first = i.actions.first().cloned().unwrap_or_default();
-            t.row(vec![
-                k.resource_type.clone(),
-                k.id.clone(),
-                k.region.clone(),
-                would,
-                first,
-            ]);
-            for more in i.actions.iter().skip(1) {
-                t.row(vec![
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    more.clone(),
-                ]);
-            }
+            t.row_lines(
+                vec![
+                    k.resource_type.clone(),
+                    k.id.clone(),
+                    k.region.clone(),
+                    would,
+                ],
+                &i.actions,
+            );
         }
         t.print();
     }
@@ -416,34 +421,15 @@ impl Output {
         let mut t = Table::new(&["TYPE", "RESOURCE", "REGION", "KIND", "CHANGES"]);
         for d in diffs {
             let k = d.resource.clone().unwrap_or_default();
-            let changes: Vec<String> = d
-                .changes
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {} -> {}",
-                        c.path,
-                        short(&c.old_json),
-                        short(&c.new_json)
-                    )
-                })
-                .collect();
-            t.row(vec![
-                k.resource_type.clone(),
-                k.id.clone(),
-                k.region.clone(),
-                d.kind.clone(),
-                changes.first().cloned().unwrap_or_default(),
-            ]);
-            for more in changes.iter().skip(1) {
-                t.row(vec![
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    more.clone(),
-                ]);
-            }
+            t.row_lines(
+                vec![
+                    k.resource_type.clone(),
+                    k.id.clone(),
+                    k.region.clone(),
+                    d.kind.clone(),
+                ],
+                &change_lines(&d.changes),
+            );
         }
         t.print();
     }
@@ -517,18 +503,7 @@ impl Output {
         ]);
         for d in list {
             let k = d.resource.clone().unwrap_or_default();
-            let mut changes: Vec<String> = d
-                .changes
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {} -> {}",
-                        c.path,
-                        short(&c.old_json),
-                        short(&c.new_json)
-                    )
-                })
-                .collect();
+            let mut changes: Vec<String> = change_lines(&d.changes);
             if !d.note.is_empty() {
                 changes.push(format!("[{}]", d.note));
             }
@@ -537,27 +512,17 @@ impl Output {
             } else {
                 format!("{} {}", d.status, d.healed_at)
             };
-            let first = changes.first().cloned().unwrap_or_default();
-            t.row(vec![
-                k.resource_type.clone(),
-                k.id.clone(),
-                k.region.clone(),
-                d.kind.clone(),
-                status,
-                d.detected_at.clone(),
-                first,
-            ]);
-            for more in changes.iter().skip(1) {
-                t.row(vec![
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    more.clone(),
-                ]);
-            }
+            t.row_lines(
+                vec![
+                    k.resource_type.clone(),
+                    k.id.clone(),
+                    k.region.clone(),
+                    d.kind.clone(),
+                    status,
+                    d.detected_at.clone(),
+                ],
+                &changes,
+            );
         }
         t.print();
     }
@@ -581,6 +546,21 @@ impl Output {
             }
         }
     }
+}
+
+/// `path: old -> new`, one line per change.
+fn change_lines(changes: &[admin::Change]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} -> {}",
+                c.path,
+                short(&c.old_json),
+                short(&c.new_json)
+            )
+        })
+        .collect()
 }
 
 /// A change value for a table cell: rules are shown compactly.

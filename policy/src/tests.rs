@@ -197,7 +197,10 @@ deny contains "x" if false
     assert_eq!(broken.line, Some(8), "{broken}");
     assert!(broken.to_string().contains("broken.rego:8"), "{broken}");
     assert!(broken.reason.len() > 10, "says why: {broken}");
-    assert!(broken.reason.starts_with("expecting"), "the parser's reason, without the excerpt: {broken}");
+    assert!(
+        broken.reason.starts_with("expecting"),
+        "the parser's reason, without the excerpt: {broken}"
+    );
     let odd = errors
         .iter()
         .find(|e| e.file.ends_with("unknown_framework.rego"))
