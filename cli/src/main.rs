@@ -70,6 +70,9 @@ enum Command {
     /// flapping, pauses).
     #[command(subcommand)]
     Notify(NotifyCmd),
+    /// The policy rules (offline: no controller needed).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// The tamper-evident record: admin actions, baselines, drift and
     /// remediations in one hash chain per environment.
     #[command(subcommand)]
@@ -102,6 +105,21 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// List the rules: built-in, plus those of --policies DIR.
+    List {
+        #[arg(long)]
+        policies: Option<std::path::PathBuf>,
+        /// Only rules mapped to this framework (e.g. pci-dss-v4).
+        #[arg(long)]
+        framework: Option<String>,
+    },
+    /// Load the rules of DIR and report every file that does not load
+    /// (file, line, reason); exit 2 if any.
+    Check { dir: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -404,6 +422,71 @@ fn one_line(rendered: &str) -> String {
     parts.join(" ")
 }
 
+/// The offline policy commands.
+fn policy(cmd: &PolicyCmd, out: &Output) -> Result<(), Failure> {
+    let bad = |e: holdfast_policy::PolicyError| usage(e.to_string());
+    match cmd {
+        PolicyCmd::List {
+            policies,
+            framework,
+        } => {
+            if let Some(f) = framework {
+                if !holdfast_policy::FRAMEWORKS.iter().any(|(k, _)| k == f) {
+                    return Err(usage(format!(
+                        "unknown framework {f:?}; known: {}",
+                        holdfast_policy::FRAMEWORKS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+            let (p, errors) = holdfast_policy::Policies::load(policies.as_deref()).map_err(bad)?;
+            for e in &errors {
+                eprintln!("holdfast: skipped {e}");
+            }
+            let rules: Vec<&holdfast_policy::Rule> = p
+                .rules()
+                .iter()
+                .filter(|r| {
+                    framework
+                        .as_ref()
+                        .is_none_or(|f| r.controls.contains_key(f))
+                })
+                .collect();
+            out.rules(&rules, framework.as_deref());
+            if !errors.is_empty() {
+                return Err(usage(format!("{} rule file(s) did not load", errors.len())));
+            }
+            Ok(())
+        }
+        PolicyCmd::Check { dir } => {
+            let (p, errors) = holdfast_policy::Policies::load(Some(dir)).map_err(bad)?;
+            if errors.is_empty() {
+                let builtin = holdfast_policy::Policies::builtin()
+                    .map_err(bad)?
+                    .rules()
+                    .len();
+                println!(
+                    "{} rule(s) of {} load and evaluate",
+                    p.rules().len() - builtin,
+                    dir.display()
+                );
+                return Ok(());
+            }
+            for e in &errors {
+                println!("{e}");
+            }
+            Err(usage(format!(
+                "{} rule file(s) in {} did not load",
+                errors.len(),
+                dir.display()
+            )))
+        }
+    }
+}
+
 /// `USER@HOST` of whoever runs the CLI.
 fn default_actor() -> String {
     let user = std::env::var("USER")
@@ -466,6 +549,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             ..
         }) if w.as_secs() == 0 => return Err(usage("--flap-window must be at least 1s")),
         _ => {}
+    }
+    if let Command::Policy(cmd) = &cli.command {
+        return policy(cmd, &out);
     }
     let actor = cli.actor.clone().unwrap_or_else(default_actor);
     let channel = connect(&cli.controller).await?;
@@ -678,6 +764,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await;
         }
+        Command::Policy(_) => unreachable!("handled before connecting"),
         Command::Notify(NotifyCmd::Add { name, url, format }) => {
             let env = client
                 .add_webhook(admin::AddWebhookRequest { name, url, format })

@@ -356,6 +356,36 @@ impl Output {
         t.print();
     }
 
+    pub fn rules(&self, rules: &[&holdfast_policy::Rule], framework: Option<&str>) {
+        if self.json {
+            return print_json(&Value::Array(
+                rules
+                    .iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+                    .collect(),
+            ));
+        }
+        let mut t = Table::new(&["ID", "SEVERITY", "TYPES", "TITLE", "CONTROLS"]);
+        for r in rules {
+            let controls: Vec<String> = r
+                .controls
+                .iter()
+                .filter(|(f, _)| framework.is_none_or(|want| want == f.as_str()))
+                .map(|(f, ids)| format!("{f}: {}", ids.join(", ")))
+                .collect();
+            t.row_lines(
+                vec![
+                    r.id.clone(),
+                    format!("{:?}", r.severity).to_lowercase(),
+                    r.resource_types.join(","),
+                    r.title.clone(),
+                ],
+                &controls,
+            );
+        }
+        t.print();
+    }
+
     pub fn audit(&self, entries: &[admin::AuditEntry]) {
         if self.json {
             return print_json(&Value::Array(
