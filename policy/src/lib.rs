@@ -8,7 +8,8 @@
 //!   (`low|medium|high|critical`), `resource_types`, `remediation` and
 //!   `controls` (framework → control ids, frameworks from [`FRAMEWORKS`]);
 //! - `deny`: a set of messages, one per violation, for `input` =
-//!   `{"type", "id", "region", "attributes"}` (canonical attributes).
+//!   `{"type", "id", "account", "region", "attributes"}` (canonical
+//!   attributes).
 //!
 //! Shared helpers live in packages under `holdfast.lib.`. The built-in
 //! library is compiled in from `policies/`; users add rules from a
@@ -107,6 +108,62 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "iam_trust_no_public_principal.rego",
         include_str!("../../policies/iam_trust_no_public_principal.rego"),
     ),
+    (
+        "sg_unrestricted_egress.rego",
+        include_str!("../../policies/sg_unrestricted_egress.rego"),
+    ),
+    (
+        "sg_no_world_any_port.rego",
+        include_str!("../../policies/sg_no_world_any_port.rego"),
+    ),
+    (
+        "sg_no_world_high_risk_ports.rego",
+        include_str!("../../policies/sg_no_world_high_risk_ports.rego"),
+    ),
+    (
+        "s3_kms_encryption.rego",
+        include_str!("../../policies/s3_kms_encryption.rego"),
+    ),
+    (
+        "s3_mfa_delete.rego",
+        include_str!("../../policies/s3_mfa_delete.rego"),
+    ),
+    (
+        "s3_policy_no_public_principal.rego",
+        include_str!("../../policies/s3_policy_no_public_principal.rego"),
+    ),
+    (
+        "s3_acls_disabled.rego",
+        include_str!("../../policies/s3_acls_disabled.rego"),
+    ),
+    (
+        "s3_policy_cross_account.rego",
+        include_str!("../../policies/s3_policy_cross_account.rego"),
+    ),
+    (
+        "iam_no_administratoraccess.rego",
+        include_str!("../../policies/iam_no_administratoraccess.rego"),
+    ),
+    (
+        "iam_one_active_access_key.rego",
+        include_str!("../../policies/iam_one_active_access_key.rego"),
+    ),
+    (
+        "iam_role_max_session.rego",
+        include_str!("../../policies/iam_role_max_session.rego"),
+    ),
+    (
+        "iam_permissions_boundary.rego",
+        include_str!("../../policies/iam_permissions_boundary.rego"),
+    ),
+    (
+        "iam_no_service_wildcard.rego",
+        include_str!("../../policies/iam_no_service_wildcard.rego"),
+    ),
+    (
+        "iam_no_cloudshell_fullaccess.rego",
+        include_str!("../../policies/iam_no_cloudshell_fullaccess.rego"),
+    ),
 ];
 
 /// How bad a finding is.
@@ -156,6 +213,9 @@ pub struct Resource {
     #[serde(rename = "type")]
     pub resource_type: String,
     pub id: String,
+    /// The account the resource belongs to (empty when not known yet,
+    /// e.g. in a plan).
+    pub account: String,
     pub region: String,
     pub attributes: Value,
 }
@@ -310,8 +370,24 @@ impl Policies {
         &self.rules
     }
 
-    /// Every finding of every rule over `resources`.
+    /// Every finding of every rule over `resources`. A rule that fails to
+    /// evaluate (e.g. a user rule meeting an input it did not expect) is
+    /// reported once in `errors` and skipped; the other rules still run.
     pub fn evaluate(&mut self, resources: &[Resource]) -> Result<Vec<Finding>, PolicyError> {
+        let (findings, errors) = self.evaluate_all(resources)?;
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(findings),
+        }
+    }
+
+    /// Like [`Policies::evaluate`], returning rule errors beside the
+    /// findings instead of failing.
+    pub fn evaluate_all(
+        &mut self,
+        resources: &[Resource],
+    ) -> Result<(Vec<Finding>, Vec<PolicyError>), PolicyError> {
+        let mut errors: Vec<PolicyError> = Vec::new();
         let mut findings = Vec::new();
         for r in resources {
             let input = serde_json::to_string(r).expect("a resource always serializes");
@@ -322,10 +398,16 @@ impl Policies {
                 if !rule.resource_types.contains(&r.resource_type) {
                     continue;
                 }
-                let deny = self
-                    .engine
-                    .eval_rule(format!("data.{}.deny", rule.package))
-                    .map_err(|e| load_error(&rule.file, e))?;
+                if errors.iter().any(|e| e.file == rule.file) {
+                    continue;
+                }
+                let deny = match self.engine.eval_rule(format!("data.{}.deny", rule.package)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        errors.push(load_error(&rule.file, e));
+                        continue;
+                    }
+                };
                 let json = deny.to_json_str().map_err(|e| load_error(&rule.file, e))?;
                 let messages: Vec<String> = match serde_json::from_str::<Value>(&json) {
                     Ok(Value::Array(items)) => items
@@ -350,7 +432,7 @@ impl Policies {
                 }
             }
         }
-        Ok(findings)
+        Ok((findings, errors))
     }
 }
 
