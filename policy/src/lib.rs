@@ -164,6 +164,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "iam_no_cloudshell_fullaccess.rego",
         include_str!("../../policies/iam_no_cloudshell_fullaccess.rego"),
     ),
+    (
+        "sg_no_world_remote_admin.rego",
+        include_str!("../../policies/sg_no_world_remote_admin.rego"),
+    ),
 ];
 
 /// How bad a finding is.
