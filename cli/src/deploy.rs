@@ -2,7 +2,8 @@
 //!
 //! 1. Pause enforcement of the environment (with an expiry), so the
 //!    deployment is not reverted while it runs.
-//! 2. Run the command, its output streamed as it comes.
+//! 2. Run the command, its output streamed as it comes (to stderr with
+//!    `--output json`, so stdout holds only the JSON document).
 //! 3. If it failed: the baseline is not touched; the pause stays until its
 //!    expiry (or is ended with `--on-failure resume`); exit with the
 //!    command's code.
@@ -63,10 +64,14 @@ pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Fai
         d.name, pause.until, pause.id
     );
 
-    let status = tokio::process::Command::new(&d.command[0])
-        .args(&d.command[1..])
-        .status()
-        .await;
+    let mut cmd = tokio::process::Command::new(&d.command[0]);
+    cmd.args(&d.command[1..]);
+    if out.is_json() {
+        // stdout carries the one JSON document; the command's own output
+        // goes to stderr.
+        cmd.stdout(std::process::Stdio::from(std::io::stderr()));
+    }
+    let status = cmd.status().await;
     let code = match status {
         Ok(s) if s.success() => 0,
         Ok(s) => s.code().unwrap_or_else(|| {
@@ -108,7 +113,7 @@ pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Fai
         .as_ref()
         .map(|s| s.version)
         .ok_or_else(|| fail("the controller returned no candidate version".into()))?;
-    if current > 0 {
+    let diffs = if current > 0 {
         let diff = client
             .diff_baselines(admin::DiffBaselinesRequest {
                 environment: d.name.clone(),
@@ -117,10 +122,15 @@ pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Fai
             })
             .await?
             .into_inner();
-        eprintln!("holdfast: candidate v{version} against the current v{current}:");
-        out.baseline_diff(current, &format!("v{version}"), &diff.diffs);
-    }
-    if d.approve {
+        if !out.is_json() {
+            eprintln!("holdfast: candidate v{version} against the current v{current}:");
+            out.baseline_diff(current, &format!("v{version}"), &diff.diffs);
+        }
+        diff.diffs
+    } else {
+        Vec::new()
+    };
+    let summary = if d.approve {
         let s = client
             .approve_baseline(admin::ApproveBaselineRequest {
                 environment: d.name.clone(),
@@ -130,15 +140,17 @@ pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Fai
             .await?
             .into_inner();
         resume(client, &d.name, &pause.id).await?;
-        out.baseline_summary(Some(&s));
         eprintln!("holdfast: enforcement resumed");
+        Some(s)
     } else {
-        out.baseline_summary(candidate.summary.as_ref());
         eprintln!(
             "holdfast: candidate v{version} waits for approval (holdfast baseline approve {} {version}); enforcement stays paused until {}",
             d.name, pause.until
         );
-    }
+        candidate.summary
+    };
+    // One document for scripts: the baseline and what it changed.
+    out.deployed(summary.as_ref(), current, &diffs);
     Ok(())
 }
 

@@ -191,6 +191,28 @@ impl Output {
         Output { json }
     }
 
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// What `holdfast deploy` made: the new baseline and, for scripts, its
+    /// diff against the version that was current (people saw it already).
+    pub fn deployed(
+        &self,
+        summary: Option<&admin::BaselineSummary>,
+        previous: u64,
+        diffs: &[admin::ResourceDiff],
+    ) {
+        if self.json {
+            return print_json(&json!({
+                "baseline": summary.map(summary_json),
+                "previous": if previous == 0 { Value::Null } else { json!(previous) },
+                "diff": diffs.iter().map(diff_json).collect::<Vec<_>>(),
+            }));
+        }
+        self.baseline_summary(summary);
+    }
+
     pub fn env(&self, e: &admin::Environment) {
         if self.json {
             return print_json(&env_json(e));

@@ -123,6 +123,30 @@ async fn deploy_rebaselines_a_successful_change_and_keeps_the_pause_on_failure()
         stack.drift(ENV, false)
     );
 
+    // For scripts: one JSON document with the new baseline and its diff.
+    // The change made by the deployment command itself (boto3), so
+    // enforcement cannot revert it before the pause.
+    let tag = format!(
+        "import boto3; boto3.client('ec2', endpoint_url='{}', region_name='{REGION}', aws_access_key_id='testing', aws_secret_access_key='testing').create_tags(Resources=['{sg}'], Tags=[{{'Key': 'release', 'Value': '43'}}])",
+        stack.moto.url
+    );
+    let out = stack.cli(&[
+        "deploy",
+        ENV,
+        "--approve",
+        "--output",
+        "json",
+        "--",
+        python.to_str().unwrap(),
+        "-c",
+        &tag,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["baseline"]["version"], 3);
+    assert_eq!(doc["previous"], 2);
+    assert_eq!(doc["diff"][0]["changes"][0]["path"], "tags.release");
+
     // A failing deployment: its exit code, no new baseline, pause kept.
     let out = stack.cli(&[
         "deploy",
@@ -142,8 +166,8 @@ async fn deploy_rebaselines_a_successful_change_and_keeps_the_pause_on_failure()
         out.stdout
     );
     assert!(out.stderr.contains("baseline unchanged"), "{}", out.stderr);
-    assert_eq!(baselines(&stack).len(), 2, "no candidate was created");
-    assert_eq!(current(&stack), 2);
+    assert_eq!(baselines(&stack).len(), 3, "no candidate was created");
+    assert_eq!(current(&stack), 3);
     let env = stack.json(&["env", "show", ENV]);
     let pauses = env["pauses"].as_array().unwrap();
     assert_eq!(pauses.len(), 1, "{env:#}");
