@@ -119,6 +119,10 @@ fn drift_json(d: &admin::DriftRecord) -> Value {
         "baseline_version": d.baseline_version,
         "revision": d.revision,
         "decided_by": d.decided_by,
+        "compliance": {
+            "newly_failing": d.newly_failing.iter().map(|f| json!({"rule": f.rule, "severity": f.severity, "message": f.message})).collect::<Vec<_>>(),
+            "newly_passing": d.newly_passing,
+        },
     });
     if !d.healed_at.is_empty() {
         v["healed_at"] = json!(d.healed_at);
@@ -556,6 +560,17 @@ impl Output {
         for d in list {
             let k = d.resource.clone().unwrap_or_default();
             let mut changes: Vec<String> = change_lines(&d.changes);
+            if !d.newly_failing.is_empty() {
+                let rules: Vec<String> = d
+                    .newly_failing
+                    .iter()
+                    .map(|f| format!("{} ({})", f.rule, f.severity))
+                    .collect();
+                changes.push(format!("[newly fails {}]", rules.join(", ")));
+            }
+            if !d.newly_passing.is_empty() {
+                changes.push(format!("[newly passes {}]", d.newly_passing.join(", ")));
+            }
             if !d.note.is_empty() {
                 changes.push(format!("[{}]", d.note));
             }

@@ -258,6 +258,17 @@ pub fn drift_to_wire(d: &DriftRecord) -> admin::DriftRecord {
         revision: d.revision,
         note: d.note.clone().unwrap_or_default(),
         decided_by: d.decided_by.clone(),
+        newly_failing: d
+            .compliance
+            .newly_failing
+            .iter()
+            .map(|f| admin::RuleFinding {
+                rule: f.rule.clone(),
+                severity: f.severity.clone(),
+                message: f.message.clone(),
+            })
+            .collect(),
+        newly_passing: d.compliance.newly_passing.clone(),
     }
 }
 

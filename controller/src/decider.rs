@@ -26,8 +26,8 @@ use crate::error::Error;
 use crate::fleet::Fence;
 use crate::hub::{EnvView, Hub, PartitionData, PartitionView};
 use crate::records::{
-    new_id, now, Baseline, DriftRecord, DriftStatus, Environment, Mode, RemediationRecord,
-    RemediationStatus, ResourceRef,
+    new_id, now, Baseline, Compliance, DriftRecord, DriftStatus, Environment, Mode,
+    RemediationRecord, RemediationStatus, ResourceRef, RuleFinding,
 };
 
 /// Events a decider reacts to.
@@ -358,6 +358,13 @@ impl Decider {
                     r.changes = d.changes.clone();
                     r.observed_hash = hash;
                     r.observed = d.observed.as_ref().map(|v| (**v).clone());
+                    r.compliance = self.compliance(
+                        &key.1,
+                        &d.id,
+                        &key.0,
+                        baseline_attrs(&base, &d.id),
+                        d.observed.as_deref(),
+                    );
                     r.baseline_version = version;
                     r.revision += 1;
                     r.updated_at = now();
@@ -389,6 +396,13 @@ impl Decider {
                         revision: 0,
                         observed_hash: hash,
                         observed: d.observed.as_ref().map(|v| (**v).clone()),
+                        compliance: self.compliance(
+                            &key.1,
+                            &d.id,
+                            &key.0,
+                            baseline_attrs(&base, &d.id),
+                            d.observed.as_deref(),
+                        ),
                         note: None,
                         decided_by: self.hub.controller_id.clone(),
                     };
@@ -413,6 +427,60 @@ impl Decider {
                     self.enforce(rk, rec, d, &desired, version).await;
                 }
             }
+        }
+    }
+
+    /// Which rules the drift makes the resource fail or pass, compared
+    /// with its baseline state (absent on either side: nothing there).
+    fn compliance(
+        &self,
+        resource_type: &str,
+        id: &str,
+        region: &str,
+        baseline: Option<&serde_json::Value>,
+        observed: Option<&serde_json::Value>,
+    ) -> Compliance {
+        let resource = |attributes: &serde_json::Value| holdfast_policy::Resource {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+            account: self.env.account.clone(),
+            region: region.to_string(),
+            attributes: attributes.clone(),
+        };
+        let mut policies = self.hub.policies.lock().expect("policies lock");
+        let mut findings =
+            |v: Option<&serde_json::Value>| -> BTreeMap<String, holdfast_policy::Finding> {
+                let Some(v) = v else { return BTreeMap::new() };
+                match policies.evaluate_all(&[resource(v)]) {
+                    Ok((found, errors)) => {
+                        for e in errors {
+                            tracing::warn!(env = %self.env.name, resource = id, error = %e, "a policy rule failed to evaluate");
+                        }
+                        found.into_iter().map(|f| (f.rule.clone(), f)).collect()
+                    }
+                    Err(e) => {
+                        tracing::warn!(env = %self.env.name, resource = id, error = %e, "cannot evaluate policies");
+                        BTreeMap::new()
+                    }
+                }
+            };
+        let before = findings(baseline);
+        let after = findings(observed);
+        Compliance {
+            newly_failing: after
+                .iter()
+                .filter(|(rule, _)| !before.contains_key(*rule))
+                .map(|(rule, f)| RuleFinding {
+                    rule: rule.clone(),
+                    severity: format!("{:?}", f.severity).to_lowercase(),
+                    message: f.message.clone(),
+                })
+                .collect(),
+            newly_passing: before
+                .keys()
+                .filter(|rule| !after.contains_key(*rule))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -708,6 +776,13 @@ impl Decider {
             tracing::error!(env = %self.env.name, error = %e, "{what}");
         }
     }
+}
+
+/// A resource's attributes in a baseline partition.
+fn baseline_attrs<'a>(base: &'a [ObservedResource], id: &str) -> Option<&'a serde_json::Value> {
+    base.binary_search_by(|b| b.id.as_str().cmp(id))
+        .ok()
+        .map(|i| base[i].attributes.as_ref())
 }
 
 fn res_key(r: &ResourceRef) -> ResKey {

@@ -73,6 +73,9 @@ struct DeciderHandle {
 /// Shared state of one controller replica.
 pub struct Hub {
     pub records: Records,
+    /// The policy rules (built-in and `--policies`), for the compliance
+    /// consequence of each drift.
+    pub policies: Mutex<holdfast_policy::Policies>,
     pub store: Arc<dyn Store>,
     pub controller_id: String,
     pub advertise_url: String,
@@ -104,10 +107,12 @@ impl Hub {
         store: Arc<dyn Store>,
         controller_id: String,
         advertise_url: String,
+        policies: holdfast_policy::Policies,
         shutdown: CancellationToken,
     ) -> Arc<Hub> {
         Arc::new(Hub {
             records: Records::new(store.clone()),
+            policies: Mutex::new(policies),
             store,
             controller_id,
             advertise_url,

@@ -56,6 +56,10 @@ pub struct Config {
     /// http://LISTEN).
     #[arg(long, env = "HOLDFAST_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
+    /// A directory of extra policy rules (`*.rego`). A file that does not
+    /// load is logged with its file, line and reason and left out.
+    #[arg(long, env = "HOLDFAST_POLICIES")]
+    pub policies: Option<std::path::PathBuf>,
     /// TTL of this replica's lease: how long after it stops (crash, pause,
     /// partition) another replica can take over its accounts.
     #[arg(long, env = "HOLDFAST_LEASE_TTL", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -105,10 +109,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .advertise_url
         .clone()
         .unwrap_or_else(|| describe(addr));
+    let (policies, broken) = holdfast_policy::Policies::load(config.policies.as_deref())
+        .map_err(|e| anyhow::anyhow!("loading policy rules: {e}"))?;
+    for e in &broken {
+        tracing::error!(error = %e, "a policy rule file does not load; it is left out");
+    }
+    tracing::info!(rules = policies.rules().len(), "policy rules loaded");
     let hub = hub::Hub::new(
         store.clone(),
         id.clone(),
         advertise_url.clone(),
+        policies,
         shutdown.child_token(),
     );
 

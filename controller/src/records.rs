@@ -302,6 +302,25 @@ pub struct DriftRecord {
     /// any replica can plan a dry run from the store.
     #[serde(default)]
     pub observed: Option<Value>,
+    /// What the drift does to compliance: rules the resource fails now
+    /// but not in the baseline, and rules it passes now but failed then.
+    #[serde(default)]
+    pub compliance: Compliance,
+}
+
+/// The compliance consequence of a drift.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Compliance {
+    pub newly_failing: Vec<RuleFinding>,
+    /// Rule ids.
+    pub newly_passing: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleFinding {
+    pub rule: String,
+    pub severity: String,
+    pub message: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1141,6 +1141,20 @@ async fn several_changes_make_one_drift_and_unenforceable_ones_make_no_call() {
         paths,
         vec!["encryption", "public_access_block", "tags.owner"]
     );
+    // The compliance consequence: the bucket newly fails encryption and
+    // public-access rules; KMS (S3-02) failed before and after.
+    let failing: Vec<&str> = drift["compliance"]["newly_failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, vec!["S3-01", "S3-03"], "{drift:#}");
+    assert_eq!(
+        drift["compliance"]["newly_failing"][0]["severity"],
+        "medium"
+    );
+    assert_eq!(drift["compliance"]["newly_passing"], json!([]));
     w.json(&["enforcement", "set", ENV, "enforce"]);
     wait_for("the heal", Duration::from_secs(30), || {
         let d = w.drift_of(BUCKET, "multi");
@@ -1217,6 +1231,12 @@ async fn several_changes_make_one_drift_and_unenforceable_ones_make_no_call() {
                 _ => None,
             }
         },
+    );
+    let versioned = &w.drift_of(BUCKET, "never-versioned")[0];
+    assert_eq!(
+        versioned["compliance"]["newly_passing"],
+        json!(["S3-06"]),
+        "enabling versioning passes S3-06"
     );
     assert!(
         notes.0.starts_with("unenforceable:") && notes.0.contains("never-enabled"),
