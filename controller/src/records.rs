@@ -1185,7 +1185,7 @@ fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
                 .map(|c| c.iter().filter_map(|c| c["path"].as_str()).collect())
                 .unwrap_or_default();
             let res = resource(&r);
-            let text = match r["kind"].as_str() {
+            let mut text = match r["kind"].as_str() {
                 Some("modified") => format!(
                     "{res} drifted: {} changed ({})",
                     paths.len(),
@@ -1194,11 +1194,19 @@ fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
                 Some(kind) => format!("{res} {kind}"),
                 None => format!("{res} drifted"),
             };
+            // The compliance regression travels with the drift notice.
+            let failing: Vec<&str> = r["compliance"]["newly_failing"]
+                .as_array()
+                .map(|f| f.iter().filter_map(|f| f["rule"].as_str()).collect())
+                .unwrap_or_default();
+            if !failing.is_empty() {
+                text.push_str(&format!("; newly fails {}", failing.join(", ")));
+            }
             Some((
                 "drift".into(),
                 Some(res),
                 text,
-                serde_json::json!({"drift_id": r["id"], "kind": r["kind"], "changes": r["changes"]}),
+                serde_json::json!({"drift_id": r["id"], "kind": r["kind"], "changes": r["changes"], "compliance": r["compliance"]}),
             ))
         }
         "enforcement held back" => {

@@ -964,6 +964,16 @@ async fn notices_survive_a_receiver_outage_and_a_restart_exactly_once_in_order()
             .contains("ingress[\"tcp:22-22:0.0.0.0/0\"]"),
         "{drift:#}"
     );
+    assert!(
+        drift["text"]
+            .as_str()
+            .unwrap()
+            .contains("newly fails SG-01"),
+        "the compliance regression is in the notice: {drift:#}"
+    );
+    assert!(drift["data"]["compliance"]["newly_failing"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty()));
     let pause = bodies.iter().find(|b| b["kind"] == "pause").unwrap();
     assert!(
         pause["text"].as_str().unwrap().contains("paused by carol"),
