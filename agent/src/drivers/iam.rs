@@ -14,30 +14,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{EntityType, PolicyScopeType, StatusType, Tag};
 use futures::stream::{FuturesUnordered, StreamExt};
 use holdfast_core::iam::{set, AccessKey, IamAction, ManagedPolicy, Role, User};
 use serde_json::Value;
 
-use super::{CloudError, Driver};
+use super::{call_failed, error_code, CloudError, Driver, SdkError};
 use crate::aws::Cloud;
 
-fn err<E: std::error::Error + Send + Sync + 'static>(
-    what: &str,
-    name: &str,
-    e: SdkError<E>,
-) -> CloudError {
-    let name = if name.is_empty() {
-        String::new()
-    } else {
-        format!(" {name}")
-    };
-    CloudError(format!("{what}{name}: {}", DisplayErrorContext(&e)))
-}
-
 fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    e.as_service_error().and_then(|s| s.code()) == Some("NoSuchEntity")
+    error_code(e) == Some("NoSuchEntity")
 }
 
 /// A policy document as IAM returns it (URL-encoded JSON), normalized.
@@ -78,7 +65,7 @@ async fn authorization_details(
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        out.push(page.map_err(|e| err("GetAccountAuthorizationDetails", "", e))?);
+        out.push(page.map_err(|e| call_failed("GetAccountAuthorizationDetails", "", e))?);
     }
     Ok(out)
 }
@@ -108,7 +95,7 @@ impl Roles {
                 .role
                 .ok_or_else(|| CloudError(format!("GetRole {name}: empty reply")))?,
             Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(err("GetRole", name, e)),
+            Err(e) => return Err(call_failed("GetRole", name, e)),
         };
         let mut inline = BTreeMap::new();
         let mut pages = iam
@@ -118,7 +105,7 @@ impl Roles {
             .send();
         while let Some(page) = pages.next().await {
             for p in page
-                .map_err(|e| err("ListRolePolicies", name, e))?
+                .map_err(|e| call_failed("ListRolePolicies", name, e))?
                 .policy_names()
             {
                 let out = iam
@@ -127,7 +114,7 @@ impl Roles {
                     .policy_name(p)
                     .send()
                     .await
-                    .map_err(|e| err("GetRolePolicy", name, e))?;
+                    .map_err(|e| call_failed("GetRolePolicy", name, e))?;
                 inline.insert(
                     p.clone(),
                     doc("role policy", p, Some(out.policy_document()))?,
@@ -141,7 +128,7 @@ impl Roles {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListAttachedRolePolicies", name, e))?;
+            let page = page.map_err(|e| call_failed("ListAttachedRolePolicies", name, e))?;
             attached.extend(
                 page.attached_policies()
                     .iter()
@@ -176,7 +163,7 @@ impl Driver for Roles {
         let mut meta: HashMap<String, (String, i32)> = HashMap::new();
         let mut pages = self.cloud.iam().list_roles().into_paginator().send();
         while let Some(page) = pages.next().await {
-            for r in page.map_err(|e| err("ListRoles", "", e))?.roles() {
+            for r in page.map_err(|e| call_failed("ListRoles", "", e))?.roles() {
                 meta.insert(
                     r.role_name().to_string(),
                     (
@@ -280,7 +267,7 @@ impl Policies {
             match page {
                 Ok(p) => tags.extend(tag_map(p.tags())),
                 Err(e) if not_found(&e) => return Ok(None),
-                Err(e) => return Err(err("ListPolicyTags", arn, e)),
+                Err(e) => return Err(call_failed("ListPolicyTags", arn, e)),
             }
         }
         Ok(Some(tags))
@@ -298,7 +285,7 @@ impl Policies {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListPolicies", "", e))?;
+            let page = page.map_err(|e| call_failed("ListPolicies", "", e))?;
             if let Some(p) = page
                 .policies()
                 .iter()
@@ -320,7 +307,7 @@ impl Policies {
                 .policy
                 .ok_or_else(|| CloudError(format!("GetPolicy {arn}: empty reply")))?,
             Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(err("GetPolicy", &arn, e)),
+            Err(e) => return Err(call_failed("GetPolicy", &arn, e)),
         };
         let version = policy.default_version_id().unwrap_or("v1");
         let out = iam
@@ -329,7 +316,7 @@ impl Policies {
             .version_id(version)
             .send()
             .await
-            .map_err(|e| err("GetPolicyVersion", &arn, e))?;
+            .map_err(|e| call_failed("GetPolicyVersion", &arn, e))?;
         let document = doc(
             "policy",
             name,
@@ -463,7 +450,7 @@ impl Users {
                 // No login profile, or no user: tell them apart below.
                 false
             }
-            Err(e) => return Err(err("GetLoginProfile", name, e)),
+            Err(e) => return Err(call_failed("GetLoginProfile", name, e)),
         };
         let mut access_keys = BTreeMap::new();
         let mut pages = iam
@@ -489,7 +476,7 @@ impl Users {
                     }
                 }
                 Err(e) if not_found(&e) => return Ok(None),
-                Err(e) => return Err(err("ListAccessKeys", name, e)),
+                Err(e) => return Err(call_failed("ListAccessKeys", name, e)),
             }
         }
         let mut mfa_devices = Vec::new();
@@ -506,7 +493,7 @@ impl Users {
                         .map(|d| d.serial_number().to_string()),
                 ),
                 Err(e) if not_found(&e) => return Ok(None),
-                Err(e) => return Err(err("ListMFADevices", name, e)),
+                Err(e) => return Err(call_failed("ListMFADevices", name, e)),
             }
         }
         Ok(Some(Credentials {
@@ -523,7 +510,7 @@ impl Users {
                 .user
                 .ok_or_else(|| CloudError(format!("GetUser {name}: empty reply")))?,
             Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(err("GetUser", name, e)),
+            Err(e) => return Err(call_failed("GetUser", name, e)),
         };
         let mut inline = BTreeMap::new();
         let mut pages = iam
@@ -533,7 +520,7 @@ impl Users {
             .send();
         while let Some(page) = pages.next().await {
             for p in page
-                .map_err(|e| err("ListUserPolicies", name, e))?
+                .map_err(|e| call_failed("ListUserPolicies", name, e))?
                 .policy_names()
             {
                 let out = iam
@@ -542,7 +529,7 @@ impl Users {
                     .policy_name(p)
                     .send()
                     .await
-                    .map_err(|e| err("GetUserPolicy", name, e))?;
+                    .map_err(|e| call_failed("GetUserPolicy", name, e))?;
                 inline.insert(
                     p.clone(),
                     doc("user policy", p, Some(out.policy_document()))?,
@@ -556,7 +543,7 @@ impl Users {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListAttachedUserPolicies", name, e))?;
+            let page = page.map_err(|e| call_failed("ListAttachedUserPolicies", name, e))?;
             attached.extend(
                 page.attached_policies()
                     .iter()
@@ -570,7 +557,7 @@ impl Users {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListGroupsForUser", name, e))?;
+            let page = page.map_err(|e| call_failed("ListGroupsForUser", name, e))?;
             groups.extend(page.groups().iter().map(|g| g.group_name().to_string()));
         }
         let Some(creds) = self.credentials(name).await? else {
@@ -696,7 +683,10 @@ async fn apply_one(cloud: &Cloud, t: &str, action: &IamAction) -> Result<(), Clo
     let iam = cloud.iam();
     macro_rules! call {
         ($name:literal, $req:expr) => {
-            $req.send().await.map(drop).map_err(|e| err($name, t, e))
+            $req.send()
+                .await
+                .map(drop)
+                .map_err(|e| call_failed($name, t, e))
         };
     }
     match action {
@@ -763,7 +753,7 @@ async fn apply_one(cloud: &Cloud, t: &str, action: &IamAction) -> Result<(), Clo
                 .policy_arn(t)
                 .send()
                 .await
-                .map_err(|e| err("ListPolicyVersions", t, e))?;
+                .map_err(|e| call_failed("ListPolicyVersions", t, e))?;
             let versions = out.versions();
             if versions.len() >= 5 {
                 let oldest = versions

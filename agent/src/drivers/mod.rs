@@ -19,6 +19,35 @@ use crate::aws::Cloud;
 #[error("{0}")]
 pub struct CloudError(pub String);
 
+/// The SDKs' shared error type (every aws-sdk-* crate re-exports it).
+pub type SdkError<E> = aws_sdk_s3::error::SdkError<E>;
+
+/// A failed call: the operation, what it was about (may be empty) and the
+/// SDK's whole error chain.
+pub fn call_failed<E>(what: &str, subject: &str, e: SdkError<E>) -> CloudError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let subject = if subject.is_empty() {
+        String::new()
+    } else {
+        format!(" {subject}")
+    };
+    CloudError(format!(
+        "{what}{subject}: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(&e)
+    ))
+}
+
+/// The service's error code (`NoSuchBucket`, `NoSuchEntity`, …), if the
+/// service answered with one.
+pub fn error_code<E>(e: &SdkError<E>) -> Option<&str>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code())
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn resource_type(&self) -> &'static str;

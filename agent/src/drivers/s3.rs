@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
     AccessControlPolicy, BucketLoggingStatus, BucketVersioningStatus, Grant as SdkGrant, Grantee,
     LoggingEnabled, ObjectOwnership, Owner, OwnershipControls, OwnershipControlsRule, Permission,
@@ -27,7 +27,7 @@ use holdfast_core::s3::{
 use holdfast_core::setting::Setting;
 use serde_json::Value;
 
-use super::{CloudError, Driver};
+use super::{call_failed, error_code, CloudError, Driver, SdkError};
 use crate::aws::Cloud;
 
 pub struct Buckets {
@@ -43,23 +43,6 @@ impl Buckets {
             locations: Mutex::new(HashMap::new()),
         }
     }
-}
-
-fn err<E: std::error::Error + Send + Sync + 'static>(
-    what: &str,
-    bucket: &str,
-    e: SdkError<E>,
-) -> CloudError {
-    let bucket = if bucket.is_empty() {
-        String::new()
-    } else {
-        format!(" {bucket}")
-    };
-    CloudError(format!("{what}{bucket}: {}", DisplayErrorContext(&e)))
-}
-
-fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
-    e.as_service_error().and_then(|s| s.code())
 }
 
 /// The bucket is gone: a positive answer, not a failure.
@@ -78,9 +61,9 @@ where
 {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(e) if code(&e) == Some(not_configured) => Ok(None),
-        Err(e) if code(&e) == Some("NoSuchBucket") => Err(Ok(Gone)),
-        Err(e) => Err(Err(err(what, bucket, e))),
+        Err(e) if error_code(&e) == Some(not_configured) => Ok(None),
+        Err(e) if error_code(&e) == Some("NoSuchBucket") => Err(Ok(Gone)),
+        Err(e) => Err(Err(call_failed(what, bucket, e))),
     }
 }
 
@@ -94,8 +77,8 @@ where
 {
     match r {
         Ok(v) => Ok(v),
-        Err(e) if code(&e) == Some("NoSuchBucket") => Err(Ok(Gone)),
-        Err(e) => Err(Err(err(what, bucket, e))),
+        Err(e) if error_code(&e) == Some("NoSuchBucket") => Err(Ok(Gone)),
+        Err(e) => Err(Err(call_failed(what, bucket, e))),
     }
 }
 
@@ -115,7 +98,7 @@ impl Buckets {
         let mut pages = client.list_buckets().into_paginator().send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListBuckets", "", e))?;
+            let page = page.map_err(|e| call_failed("ListBuckets", "", e))?;
             names.extend(
                 page.buckets()
                     .iter()
@@ -141,8 +124,8 @@ impl Buckets {
                     .insert(name.to_string(), region.clone());
                 Ok(Some(region))
             }
-            Err(e) if code(&e) == Some("NoSuchBucket") => Ok(None),
-            Err(e) => Err(err("GetBucketLocation", name, e)),
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => Ok(None),
+            Err(e) => Err(call_failed("GetBucketLocation", name, e)),
         }
     }
 
@@ -200,7 +183,7 @@ impl Buckets {
                 out.status().map(|s| s.as_str().to_string()),
                 out.mfa_delete().map(|m| m.as_str().to_string()),
             ),
-            Err(e) if code(&e) == Some("NoSuchBucket") => return Err(Ok(Gone)),
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Err(Ok(Gone)),
             Err(e) => match self
                 .cloud
                 .compat
@@ -208,7 +191,7 @@ impl Buckets {
                 .flatten()
             {
                 Some(v) => v,
-                None => return Err(Err(err("GetBucketVersioning", name, e))),
+                None => return Err(Err(call_failed("GetBucketVersioning", name, e))),
             },
         };
         let versioning = Versioning {
@@ -416,7 +399,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| err("PutBucketEncryption", b, e))
+                .map_err(|e| call_failed("PutBucketEncryption", b, e))
         }
         S3Action::DeleteEncryption => c
             .delete_bucket_encryption()
@@ -424,7 +407,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("DeleteBucketEncryption", b, e)),
+            .map_err(|e| call_failed("DeleteBucketEncryption", b, e)),
         S3Action::PutVersioning { status } => c
             .put_bucket_versioning()
             .bucket(b)
@@ -436,7 +419,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("PutBucketVersioning", b, e)),
+            .map_err(|e| call_failed("PutBucketVersioning", b, e)),
         S3Action::PutPublicAccessBlock { block } => c
             .put_public_access_block()
             .bucket(b)
@@ -451,14 +434,14 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("PutPublicAccessBlock", b, e)),
+            .map_err(|e| call_failed("PutPublicAccessBlock", b, e)),
         S3Action::DeletePublicAccessBlock => c
             .delete_public_access_block()
             .bucket(b)
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("DeletePublicAccessBlock", b, e)),
+            .map_err(|e| call_failed("DeletePublicAccessBlock", b, e)),
         S3Action::PutPolicy { policy } => c
             .put_bucket_policy()
             .bucket(b)
@@ -466,14 +449,14 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("PutBucketPolicy", b, e)),
+            .map_err(|e| call_failed("PutBucketPolicy", b, e)),
         S3Action::DeletePolicy => c
             .delete_bucket_policy()
             .bucket(b)
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("DeleteBucketPolicy", b, e)),
+            .map_err(|e| call_failed("DeleteBucketPolicy", b, e)),
         S3Action::PutOwnershipControls { ownership } => {
             let rule = OwnershipControlsRule::builder()
                 .object_ownership(ObjectOwnership::from(ownership.as_str()))
@@ -489,7 +472,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| err("PutBucketOwnershipControls", b, e))
+                .map_err(|e| call_failed("PutBucketOwnershipControls", b, e))
         }
         S3Action::DeleteOwnershipControls => c
             .delete_bucket_ownership_controls()
@@ -497,7 +480,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("DeleteBucketOwnershipControls", b, e)),
+            .map_err(|e| call_failed("DeleteBucketOwnershipControls", b, e)),
         S3Action::PutAcl { acl } => {
             let mut grants = Vec::new();
             for g in acl.grants.values() {
@@ -530,7 +513,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| err("PutBucketAcl", b, e))
+                .map_err(|e| call_failed("PutBucketAcl", b, e))
         }
         S3Action::PutLogging { logging } => {
             let enabled = match logging {
@@ -553,7 +536,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| err("PutBucketLogging", b, e))
+                .map_err(|e| call_failed("PutBucketLogging", b, e))
         }
         S3Action::PutTagging { tags } => {
             let mut set = Vec::new();
@@ -576,7 +559,7 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| err("PutBucketTagging", b, e))
+                .map_err(|e| call_failed("PutBucketTagging", b, e))
         }
         S3Action::DeleteTagging => c
             .delete_bucket_tagging()
@@ -584,6 +567,6 @@ async fn apply_one(c: &aws_sdk_s3::Client, b: &str, action: &S3Action) -> Result
             .send()
             .await
             .map(drop)
-            .map_err(|e| err("DeleteBucketTagging", b, e)),
+            .map_err(|e| call_failed("DeleteBucketTagging", b, e)),
     }
 }

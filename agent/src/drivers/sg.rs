@@ -2,14 +2,13 @@
 //! Authorize/Revoke/UpdateRuleDescriptions and Create/DeleteTags to apply.
 
 use async_trait::async_trait;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup as SdkGroup, Tag, UserIdGroupPair,
 };
 use holdfast_core::sg::{RawPermission, RawSecurityGroup, Rule, SecurityGroup, SgAction, Source};
 use serde_json::Value;
 
-use super::{CloudError, Driver};
+use super::{call_failed, error_code, CloudError, Driver};
 use crate::aws::Cloud;
 
 pub struct SecurityGroups {
@@ -20,13 +19,6 @@ impl SecurityGroups {
     pub fn new(cloud: Cloud) -> Self {
         SecurityGroups { cloud }
     }
-}
-
-fn err<E>(what: &str, e: aws_sdk_ec2::error::SdkError<E>) -> CloudError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    CloudError(format!("{what}: {}", DisplayErrorContext(&e)))
 }
 
 /// SDK group → raw group (the normalizer's input).
@@ -171,7 +163,7 @@ impl Driver for SecurityGroups {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("DescribeSecurityGroups", e))?;
+            let page = page.map_err(|e| call_failed("DescribeSecurityGroups", "", e))?;
             for g in page.security_groups() {
                 out.push(canonical(g)?);
             }
@@ -190,12 +182,8 @@ impl Driver for SecurityGroups {
                 Some(g) => Ok(Some(canonical(g)?.1)),
                 None => Ok(None),
             },
-            Err(e)
-                if e.as_service_error().and_then(|s| s.code()) == Some("InvalidGroup.NotFound") =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(err("DescribeSecurityGroups", e)),
+            Err(e) if error_code(&e) == Some("InvalidGroup.NotFound") => Ok(None),
+            Err(e) => Err(call_failed("DescribeSecurityGroups", "", e)),
         }
     }
 
@@ -222,7 +210,7 @@ impl Driver for SecurityGroups {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| err("AuthorizeSecurityGroupIngress", e)),
+                    .map_err(|e| call_failed("AuthorizeSecurityGroupIngress", "", e)),
                 SgAction::AuthorizeEgress { rule } => client
                     .authorize_security_group_egress()
                     .group_id(id)
@@ -230,7 +218,7 @@ impl Driver for SecurityGroups {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| err("AuthorizeSecurityGroupEgress", e)),
+                    .map_err(|e| call_failed("AuthorizeSecurityGroupEgress", "", e)),
                 SgAction::UpdateIngressDescription { rule } => client
                     .update_security_group_rule_descriptions_ingress()
                     .group_id(id)
@@ -238,7 +226,7 @@ impl Driver for SecurityGroups {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| err("UpdateSecurityGroupRuleDescriptionsIngress", e)),
+                    .map_err(|e| call_failed("UpdateSecurityGroupRuleDescriptionsIngress", "", e)),
                 SgAction::UpdateEgressDescription { rule } => client
                     .update_security_group_rule_descriptions_egress()
                     .group_id(id)
@@ -246,7 +234,7 @@ impl Driver for SecurityGroups {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| err("UpdateSecurityGroupRuleDescriptionsEgress", e)),
+                    .map_err(|e| call_failed("UpdateSecurityGroupRuleDescriptionsEgress", "", e)),
                 SgAction::RevokeIngress { rule } => client
                     .revoke_security_group_ingress()
                     .group_id(id)
@@ -254,7 +242,7 @@ impl Driver for SecurityGroups {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| err("RevokeSecurityGroupIngress", e)),
+                    .map_err(|e| call_failed("RevokeSecurityGroupIngress", "", e)),
                 SgAction::RevokeEgress { rule } => client
                     .revoke_security_group_egress()
                     .group_id(id)
@@ -262,7 +250,7 @@ impl Driver for SecurityGroups {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| err("RevokeSecurityGroupEgress", e)),
+                    .map_err(|e| call_failed("RevokeSecurityGroupEgress", "", e)),
                 SgAction::CreateTags { tags } => {
                     let mut req = client.create_tags().resources(id);
                     for (k, v) in tags {
@@ -271,7 +259,7 @@ impl Driver for SecurityGroups {
                     req.send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| err("CreateTags", e))
+                        .map_err(|e| call_failed("CreateTags", "", e))
                 }
                 SgAction::DeleteTags { keys } => {
                     let mut req = client.delete_tags().resources(id);
@@ -281,7 +269,7 @@ impl Driver for SecurityGroups {
                     req.send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| err("DeleteTags", e))
+                        .map_err(|e| call_failed("DeleteTags", "", e))
                 }
             };
             match result {
