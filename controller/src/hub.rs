@@ -246,6 +246,11 @@ impl Hub {
         }
     }
 
+    /// An environment as last seen through the store's watch.
+    pub fn environment(&self, name: &str) -> Option<Environment> {
+        self.envs.read().expect("envs lock").get(name).cloned()
+    }
+
     pub fn env_view(&self, name: &str) -> Option<EnvView> {
         self.deciders
             .lock()

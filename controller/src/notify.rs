@@ -79,6 +79,21 @@ async fn post(client: &HttpClient, w: &Webhook, n: &Notice) -> Result<(), String
     }
 }
 
+/// What a deliverer remembers between rounds, so that an idle
+/// environment costs one small read per round.
+#[derive(Default)]
+struct State {
+    /// Per webhook: the last notice it accepted (read from the store once,
+    /// then kept: this deliverer is the only writer while it is fenced).
+    cursors: HashMap<String, u64>,
+    /// Per webhook: when to try again, and the current backoff.
+    retry: HashMap<String, (Instant, Duration)>,
+    /// The audit head the last round saw, and whether notices were left
+    /// undelivered then.
+    seen: Option<u64>,
+    pending: bool,
+}
+
 /// Delivers an environment's notices until `token` fires or the fence is
 /// lost.
 pub async fn deliver(hub: Arc<Hub>, env: String, fence: Fence, token: CancellationToken) {
@@ -89,16 +104,16 @@ pub async fn deliver(hub: Arc<Hub>, env: String, fence: Fence, token: Cancellati
             return;
         }
     };
-    // Per webhook: when to try again, and the current backoff.
-    let mut retry: HashMap<String, (Instant, Duration)> = HashMap::new();
+    let mut state = State::default();
     loop {
-        match round(&hub, &env, &fence, &client, &mut retry).await {
+        match round(&hub, &env, &fence, &client, &mut state).await {
             Ok(()) => {}
             Err(Error::Fenced(_)) => {
                 tracing::info!(env = %env, "notice delivery stops: this replica no longer owns the account");
                 return;
             }
             Err(e) => {
+                state.seen = None;
                 tracing::warn!(env = %env, error = %e, "notice delivery round failed; retrying")
             }
         }
@@ -114,16 +129,32 @@ async fn round(
     env: &str,
     fence: &Fence,
     client: &HttpClient,
-    retry: &mut HashMap<String, (Instant, Duration)>,
+    st: &mut State,
 ) -> Result<(), Error> {
-    let Some((environment, _)) = hub.records.get_env(env).await? else {
+    let Some(environment) = hub.environment(env) else {
         return Ok(());
     };
+    // Nothing new and nothing left over: nothing to read.
+    let head = hub.records.audit_seq(env).await?;
+    if st.seen == Some(head) && !st.pending {
+        return Ok(());
+    }
     let outbox = hub.records.list_outbox(env).await?;
     let mut delivered_all = outbox.last().map_or(0, |n| n.seq);
+    st.pending = false;
     for w in &environment.webhooks {
-        let mut cursor = hub.records.cursor(env, w).await?;
-        let due = retry.get(&w.id).is_none_or(|(at, _)| Instant::now() >= *at);
+        let mut cursor = match st.cursors.get(&w.id) {
+            Some(c) => *c,
+            None => {
+                let c = hub.records.cursor(env, w).await?;
+                st.cursors.insert(w.id.clone(), c);
+                c
+            }
+        };
+        let due = st
+            .retry
+            .get(&w.id)
+            .is_none_or(|(at, _)| Instant::now() >= *at);
         if due {
             let from = cursor;
             for n in outbox.iter().filter(|n| n.seq > from) {
@@ -131,26 +162,36 @@ async fn round(
                     Ok(()) => {
                         hub.records.set_cursor(env, &w.id, n.seq, fence).await?;
                         cursor = n.seq;
-                        retry.remove(&w.id);
+                        st.cursors.insert(w.id.clone(), cursor);
+                        st.retry.remove(&w.id);
                         tracing::debug!(env, webhook = %w.id, seq = n.seq, kind = %n.kind, "notice delivered");
                     }
                     Err(e) => {
-                        let backoff = retry
+                        let backoff = st
+                            .retry
                             .get(&w.id)
                             .map_or(Duration::from_secs(1), |(_, b)| (*b * 2).min(MAX_BACKOFF));
                         tracing::warn!(env, webhook = %w.id, seq = n.seq, error = %e,
                             "notice not delivered; retrying in {backoff:?}");
-                        retry.insert(w.id.clone(), (Instant::now() + backoff, backoff));
+                        st.retry
+                            .insert(w.id.clone(), (Instant::now() + backoff, backoff));
                         break;
                     }
                 }
             }
         }
+        st.pending |= outbox.last().is_some_and(|n| n.seq > cursor);
         delivered_all = delivered_all.min(cursor);
     }
-    if outbox.first().is_some_and(|n| n.seq <= delivered_all) {
-        hub.records.prune_outbox(env, delivered_all, fence).await?;
+    let done: Vec<u64> = outbox
+        .iter()
+        .map(|n| n.seq)
+        .filter(|s| *s <= delivered_all)
+        .collect();
+    if !done.is_empty() {
+        hub.records.prune_outbox(env, &done, fence).await?;
     }
+    st.seen = Some(head);
     Ok(())
 }
 

@@ -550,16 +550,9 @@ impl Records {
         }
     }
 
-    /// Deletes delivered notices (and cursors of removed webhooks), only
-    /// while `fence` holds.
-    pub async fn prune_outbox(&self, env: &str, upto: u64, fence: &Fence) -> Result<(), Error> {
-        let done: Vec<String> = self
-            .list_outbox(env)
-            .await?
-            .into_iter()
-            .filter(|n| n.seq <= upto)
-            .map(|n| Self::outbox_key(env, n.seq))
-            .collect();
+    /// Deletes delivered notices (by seq), only while `fence` holds.
+    pub async fn prune_outbox(&self, env: &str, seqs: &[u64], fence: &Fence) -> Result<(), Error> {
+        let done: Vec<String> = seqs.iter().map(|s| Self::outbox_key(env, *s)).collect();
         for chunk in done.chunks(MAX_TXN_OPS - 1) {
             let mut txn = Txn::new().when(Condition::Revision(fence.key.clone(), fence.revision));
             for k in chunk {
