@@ -72,6 +72,8 @@ pub struct Decider {
     sent: std::collections::VecDeque<Instant>,
     /// Some drift waits for the rate budget: decide again when it frees.
     deferred: bool,
+    /// The environment's ignored paths, parsed when it is (re)loaded.
+    ignore: Arc<holdfast_core::paths::Ignore>,
     fence: Fence,
     /// Set when a write was refused by the fence: this replica no longer
     /// owns the account, so the decider stops.
@@ -101,6 +103,7 @@ impl Decider {
             reverts: HashMap::new(),
             sent: std::collections::VecDeque::new(),
             deferred: false,
+            ignore: Arc::default(),
         }
     }
 
@@ -212,6 +215,10 @@ impl Decider {
         let (env, _) = records.get_env(&self.env.name).await?.ok_or_else(|| {
             Error::NotFound(format!("environment {:?} disappeared", self.env.name))
         })?;
+        // Validated by the admin API when set.
+        self.ignore = Arc::new(
+            holdfast_core::paths::Ignore::new(&env.safety.ignore_paths).unwrap_or_default(),
+        );
         self.env = env;
         let (version, _) = records.current_version(&self.env.name).await?;
         if self.baseline.as_ref().map(|b| b.meta.version) != Some(version) {
@@ -296,8 +303,7 @@ impl Decider {
         let empty = Arc::new(Vec::new());
         let base = baseline.parts.get(key).cloned().unwrap_or(empty);
         let version = baseline.meta.version;
-        let ignore =
-            holdfast_core::paths::Ignore::new(&self.env.safety.ignore_paths).unwrap_or_default();
+        let ignore = self.ignore.clone();
         let mut drifts = diff_partition(&base, &observed);
         if !ignore.is_empty() {
             // Ignored attributes are neither drift nor restored.

@@ -1043,17 +1043,7 @@ async fn every_iam_attribute_drifts_once_and_is_restored() {
 
 /// The time now as the controller formats it, for comparing timestamps.
 fn now_rfc3339() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    holdfast_controller::records::now()
 }
 
 /// Several attributes of one resource changed at once: one drift with all
