@@ -27,6 +27,9 @@ pub struct Deploy {
     pub resume_on_failure: bool,
     pub reason: String,
     pub timeout: Duration,
+    /// With --approve: approve only a candidate without unwaived findings
+    /// at or above this severity (else it waits, and the pause stays).
+    pub require_compliant: Option<&'static str>,
     pub command: Vec<String>,
 }
 
@@ -107,7 +110,7 @@ pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Fai
         .await?
         .into_inner()
         .current_baseline;
-    let candidate = create_baseline(client, &d.name, reason, d.timeout, true).await?;
+    let candidate = create_baseline(client, &d.name, reason, d.timeout, true, None).await?;
     let version = candidate
         .summary
         .as_ref()
@@ -136,8 +139,17 @@ pub async fn run(client: &mut Client, out: &Output, d: Deploy) -> Result<(), Fai
                 environment: d.name.clone(),
                 version,
                 reason: "approved by holdfast deploy --approve".into(),
+                require_compliant: d.require_compliant.unwrap_or_default().to_string(),
             })
-            .await?
+            .await
+            .map_err(|s| {
+                let mut f = Failure::from(s);
+                f.message = format!(
+                    "{}; candidate v{version} waits (holdfast baseline approve {} {version}) and enforcement stays paused until {}",
+                    f.message, d.name, pause.until
+                );
+                f
+            })?
             .into_inner();
         resume(client, &d.name, &pause.id).await?;
         eprintln!("holdfast: enforcement resumed");

@@ -73,6 +73,12 @@ enum Command {
     /// The policy rules (offline: no controller needed).
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Compliance: frameworks, scans and their history.
+    #[command(subcommand)]
+    Compliance(ComplianceCmd),
+    /// Accepted exceptions to rules, each with an expiry.
+    #[command(subcommand)]
+    Waiver(WaiverCmd),
     /// The tamper-evident record: admin actions, baselines, drift and
     /// remediations in one hash chain per environment.
     #[command(subcommand)]
@@ -101,6 +107,11 @@ enum Command {
         /// How long to wait for the agent's collection.
         #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// With --approve: approve only if the new snapshot has no unwaived
+        /// finding at or above this severity (default when given without
+        /// one: high); otherwise the candidate waits and the pause stays.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "high")]
+        require_compliant: Option<Severity>,
         /// The deployment command and its arguments (after --).
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -120,6 +131,93 @@ enum PolicyCmd {
     /// Load the rules of DIR and report every file that does not load
     /// (file, line, reason); exit 2 if any.
     Check { dir: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ComplianceCmd {
+    /// Choose the frameworks reported on and the scan schedule (unset
+    /// flags keep their value).
+    Set {
+        name: String,
+        /// Frameworks, comma-separated ("" for every framework).
+        #[arg(long, value_delimiter = ',')]
+        frameworks: Option<Vec<String>>,
+        /// Time between scheduled scans (e.g. 1h, 15m; 0 for on demand only).
+        #[arg(long, value_parser = parse_interval)]
+        scan_interval: Option<Duration>,
+        /// Scans kept in history.
+        #[arg(long)]
+        keep: Option<u32>,
+    },
+    /// Scan the latest complete snapshot now; the result is stored.
+    Scan { name: String },
+    /// A stored scan (default: the latest): totals per control, findings.
+    Report {
+        name: String,
+        /// Only this framework's controls and the findings of its rules.
+        #[arg(long)]
+        framework: Option<String>,
+        /// Scan number (see `compliance history`).
+        #[arg(long)]
+        scan: Option<u64>,
+    },
+    /// Every stored scan: the posture over time.
+    History { name: String },
+}
+
+#[derive(Subcommand)]
+enum WaiverCmd {
+    /// Accept the findings of one rule on matching resources until a date.
+    Add {
+        name: String,
+        /// Rule id (e.g. SG-01).
+        #[arg(long)]
+        rule: String,
+        /// Resource id, or a pattern (* any characters, ? one character).
+        #[arg(long)]
+        resource: String,
+        #[arg(long)]
+        reason: String,
+        /// YYYY-MM-DD (the end of that day, UTC) or an RFC 3339 time; at
+        /// most a year ahead.
+        #[arg(long)]
+        expires: String,
+    },
+    /// Waivers in force (with --all, expired ones still stored too).
+    List {
+        name: String,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Withdraw a waiver now.
+    Remove { name: String, id: String },
+}
+
+/// `0` or a duration.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -210,6 +308,10 @@ enum BaselineCmd {
         /// Store it as a candidate: it takes effect only when approved.
         #[arg(long)]
         candidate: bool,
+        /// Refuse a snapshot with unwaived findings at or above this
+        /// severity (default when given without one: high), listing them.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "high")]
+        require_compliant: Option<Severity>,
     },
     /// List baseline versions.
     List { name: String },
@@ -221,6 +323,10 @@ enum BaselineCmd {
         version: u64,
         #[arg(long, default_value = "")]
         reason: String,
+        /// Refuse if the candidate has unwaived findings at or above this
+        /// severity (default when given without one: high).
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "high")]
+        require_compliant: Option<Severity>,
     },
     /// Make an older version current again (as a new version).
     Rollback {
@@ -327,6 +433,7 @@ async fn create_baseline(
     reason: String,
     timeout: Duration,
     candidate: bool,
+    require_compliant: Option<Severity>,
 ) -> Result<admin::Baseline, Failure> {
     let mut stream = client
         .create_baseline(admin::CreateBaselineRequest {
@@ -334,6 +441,9 @@ async fn create_baseline(
             reason,
             timeout_seconds: timeout.as_secs().max(1) as u32,
             candidate,
+            require_compliant: require_compliant
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
         })
         .await?
         .into_inner();
@@ -352,6 +462,13 @@ async fn create_baseline(
     created.ok_or_else(|| Failure {
         code: 1,
         message: "the controller ended the stream without a baseline".into(),
+    })
+}
+
+fn decode_scan(json: &str) -> Result<holdfast_policy::report::Scan, Failure> {
+    serde_json::from_str(json).map_err(|e| Failure {
+        code: 1,
+        message: format!("the controller sent a scan this CLI cannot read: {e}"),
     })
 }
 
@@ -598,20 +715,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             reason,
             timeout,
             candidate,
+            require_compliant,
         }) => {
-            let b = create_baseline(&mut client, &name, reason, timeout, candidate).await?;
+            let b = create_baseline(
+                &mut client,
+                &name,
+                reason,
+                timeout,
+                candidate,
+                require_compliant,
+            )
+            .await?;
             out.baseline_summary(b.summary.as_ref());
         }
         Command::Baseline(BaselineCmd::Approve {
             name,
             version,
             reason,
+            require_compliant,
         }) => {
             let s = client
                 .approve_baseline(admin::ApproveBaselineRequest {
                     environment: name,
                     version,
                     reason,
+                    require_compliant: require_compliant
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -747,6 +877,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             on_failure,
             reason,
             timeout,
+            require_compliant,
             command,
         } => {
             return deploy::run(
@@ -759,6 +890,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     resume_on_failure: on_failure == OnFailure::Resume,
                     reason,
                     timeout,
+                    require_compliant: require_compliant.map(Severity::as_str),
                     command,
                 },
             )
@@ -803,6 +935,110 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 });
             }
+        }
+        Command::Compliance(ComplianceCmd::Set {
+            name,
+            frameworks,
+            scan_interval,
+            keep,
+        }) => {
+            let frameworks = frameworks.map(|f| {
+                f.into_iter()
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>()
+            });
+            for f in frameworks.iter().flatten() {
+                holdfast_policy::report::check_framework(f).map_err(usage)?;
+            }
+            let env = client
+                .set_compliance(admin::SetComplianceRequest {
+                    name,
+                    set_frameworks: frameworks.is_some(),
+                    frameworks: frameworks.unwrap_or_default(),
+                    scan_interval_seconds: scan_interval.map(|d| d.as_secs()),
+                    keep_scans: keep,
+                })
+                .await?
+                .into_inner();
+            out.env(&env);
+        }
+        Command::Compliance(ComplianceCmd::Scan { name }) => {
+            let r = client
+                .scan_compliance(admin::ScanComplianceRequest { name })
+                .await?
+                .into_inner();
+            out.scan(&decode_scan(&r.scan_json)?);
+        }
+        Command::Compliance(ComplianceCmd::Report {
+            name,
+            framework,
+            scan,
+        }) => {
+            if let Some(f) = &framework {
+                holdfast_policy::report::check_framework(f).map_err(usage)?;
+            }
+            if scan == Some(0) {
+                return Err(usage("--scan: scans are numbered from 1"));
+            }
+            let r = client
+                .get_compliance_report(admin::GetComplianceReportRequest {
+                    name,
+                    scan: scan.unwrap_or(0),
+                    framework: framework.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            out.scan(&decode_scan(&r.scan_json)?);
+        }
+        Command::Compliance(ComplianceCmd::History { name }) => {
+            let r = client
+                .list_compliance_scans(admin::ListComplianceScansRequest { name })
+                .await?
+                .into_inner();
+            let scans = r
+                .scans_json
+                .iter()
+                .map(|s| serde_json::from_str(s))
+                .collect::<Result<Vec<holdfast_policy::report::ScanSummary>, _>>()
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: format!("the controller sent a scan this CLI cannot read: {e}"),
+                })?;
+            out.scan_history(&scans);
+        }
+        Command::Waiver(WaiverCmd::Add {
+            name,
+            rule,
+            resource,
+            reason,
+            expires,
+        }) => {
+            let w = client
+                .add_waiver(admin::AddWaiverRequest {
+                    name,
+                    rule,
+                    resource,
+                    reason,
+                    expires,
+                })
+                .await?
+                .into_inner();
+            out.waiver(&w);
+        }
+        Command::Waiver(WaiverCmd::List { name, all }) => {
+            let r = client
+                .list_waivers(admin::ListWaiversRequest { name, all })
+                .await?
+                .into_inner();
+            out.waivers(&r.waivers);
+        }
+        Command::Waiver(WaiverCmd::Remove { name, id }) => {
+            let env = client
+                .remove_waiver(admin::RemoveWaiverRequest { name, id })
+                .await?
+                .into_inner();
+            out.env(&env);
         }
         Command::Remediation(RemediationCmd::List { name }) => {
             let list = client

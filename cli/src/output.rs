@@ -98,6 +98,12 @@ fn env_json(e: &admin::Environment) -> Value {
             "enforce_types": s.enforce_types,
             "ignore_paths": s.ignore_paths,
         })),
+        "compliance": e.compliance.as_ref().map(|c| json!({
+            "frameworks": c.frameworks,
+            "scan_interval_seconds": c.scan_interval_seconds,
+            "keep_scans": c.keep_scans,
+        })),
+        "waivers": e.waivers.iter().map(waiver_json).collect::<Vec<_>>(),
         "partitions": e.partitions.iter().map(|p| json!({
             "region": p.region, "resource_type": p.resource_type, "complete": p.complete,
             "error": if p.error.is_empty() { Value::Null } else { json!(p.error) },
@@ -131,6 +137,24 @@ fn drift_json(d: &admin::DriftRecord) -> Value {
         v["note"] = json!(d.note);
     }
     v
+}
+
+fn waiver_json(w: &admin::Waiver) -> Value {
+    json!({"id": w.id, "rule": w.rule, "resource": w.resource, "reason": w.reason,
+           "expires": w.expires, "by": w.by, "created_at": w.created_at})
+}
+
+fn severities(m: &std::collections::BTreeMap<String, u32>) -> String {
+    let order = ["critical", "high", "medium", "low"];
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|s| m.get(*s).map(|n| format!("{n} {s}")))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn pause_json(p: &admin::Pause) -> Value {
@@ -260,6 +284,32 @@ impl Output {
         for w in &e.webhooks {
             println!("webhook:      {} ({}) id {}", w.url, w.format, w.id);
         }
+        if let Some(c) = &e.compliance {
+            println!(
+                "compliance:   {}; {}",
+                if c.frameworks.is_empty() {
+                    "every framework".to_string()
+                } else {
+                    c.frameworks.join(", ")
+                },
+                if c.scan_interval_seconds == 0 {
+                    "scanned on demand only".to_string()
+                } else {
+                    format!(
+                        "scanned every {}",
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            c.scan_interval_seconds
+                        ))
+                    )
+                }
+            );
+        }
+        for w in &e.waivers {
+            println!(
+                "waiver:       {} on {} until {} by {}: {} (waiver {})",
+                w.rule, w.resource, w.expires, w.by, w.reason, w.id
+            );
+        }
         for p in &e.pauses {
             println!(
                 "paused:       {} until {} by {}: {} (pause {})",
@@ -292,6 +342,157 @@ impl Output {
             }
             t.print();
         }
+    }
+
+    /// One compliance scan: totals per framework, then findings.
+    pub fn scan(&self, scan: &holdfast_policy::report::Scan) {
+        if self.json {
+            return print_json(&serde_json::to_value(scan).expect("scans serialize"));
+        }
+        println!(
+            "scan {} of {} at {} ({}, by {}); baseline v{}",
+            scan.id, scan.env, scan.at, scan.trigger, scan.by, scan.baseline_version
+        );
+        println!(
+            "{} resource(s), {} rule(s): {} failed ({}), {} waived",
+            scan.resources,
+            scan.rules,
+            scan.failed,
+            severities(&scan.failed_by_severity),
+            scan.waived
+        );
+        if !scan.newly_failing.is_empty() || !scan.newly_passing.is_empty() {
+            println!(
+                "since the previous scan: {} newly failing, {} newly passing",
+                scan.newly_failing.len(),
+                scan.newly_passing.len()
+            );
+        }
+        for e in &scan.errors {
+            println!("rule error: {e}");
+        }
+        println!();
+        let mut t = Table::new(&[
+            "FRAMEWORK",
+            "CONTROL",
+            "STATUS",
+            "FAILED",
+            "WAIVED",
+            "RULES",
+        ]);
+        for f in &scan.totals {
+            for c in &f.controls {
+                t.row(vec![
+                    f.framework.clone(),
+                    c.control.clone(),
+                    if c.passed { "pass" } else { "FAIL" }.into(),
+                    c.failed.to_string(),
+                    c.waived.to_string(),
+                    c.rules.join(","),
+                ]);
+            }
+        }
+        t.print();
+        for f in &scan.totals {
+            println!(
+                "{}: {} control(s) pass, {} fail",
+                f.framework, f.controls_passed, f.controls_failed
+            );
+        }
+        if !scan.findings.is_empty() {
+            println!();
+            let mut t = Table::new(&[
+                "STATUS", "SEVERITY", "RULE", "TYPE", "RESOURCE", "REGION", "MESSAGE",
+            ]);
+            let mut findings: Vec<_> = scan.findings.iter().collect();
+            findings.sort_by(|a, b| {
+                b.finding
+                    .severity
+                    .cmp(&a.finding.severity)
+                    .then(a.finding.rule.cmp(&b.finding.rule))
+                    .then(a.finding.resource.cmp(&b.finding.resource))
+            });
+            for a in findings {
+                t.row(vec![
+                    match a.status {
+                        holdfast_policy::report::Status::Failed => "failed".to_string(),
+                        holdfast_policy::report::Status::Waived => "waived".to_string(),
+                    },
+                    a.finding.severity.as_str().into(),
+                    a.finding.rule.clone(),
+                    a.finding.resource_type.clone(),
+                    a.finding.resource.clone(),
+                    a.finding.region.clone(),
+                    a.finding.message.clone(),
+                ]);
+            }
+            t.print();
+        }
+    }
+
+    pub fn scan_history(&self, scans: &[holdfast_policy::report::ScanSummary]) {
+        if self.json {
+            return print_json(&serde_json::to_value(scans).expect("scans serialize"));
+        }
+        let mut t = Table::new(&[
+            "SCAN",
+            "AT",
+            "TRIGGER",
+            "BASELINE",
+            "RESOURCES",
+            "FAILED",
+            "WAIVED",
+            "NEW",
+            "FIXED",
+            "CONTROLS FAILING",
+        ]);
+        for s in scans {
+            t.row(vec![
+                s.id.to_string(),
+                s.at.clone(),
+                s.trigger.clone(),
+                format!("v{}", s.baseline_version),
+                s.resources.to_string(),
+                format!("{} ({})", s.failed, severities(&s.failed_by_severity)),
+                s.waived.to_string(),
+                s.newly_failing.to_string(),
+                s.newly_passing.to_string(),
+                s.controls
+                    .iter()
+                    .map(|(f, (pass, fail))| format!("{f} {fail}/{}", pass + fail))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+        }
+        t.print();
+    }
+
+    pub fn waiver(&self, w: &admin::Waiver) {
+        if self.json {
+            return print_json(&waiver_json(w));
+        }
+        println!(
+            "waiver {}: {} on {} until {} ({})",
+            w.id, w.rule, w.resource, w.expires, w.reason
+        );
+    }
+
+    pub fn waivers(&self, list: &[admin::Waiver]) {
+        if self.json {
+            return print_json(&Value::Array(list.iter().map(waiver_json).collect()));
+        }
+        let mut t = Table::new(&["ID", "RULE", "RESOURCE", "EXPIRES", "BY", "REASON"]);
+        for w in list {
+            t.row(vec![
+                w.id.clone(),
+                w.rule.clone(),
+                w.resource.clone(),
+                w.expires.clone(),
+                w.by.clone(),
+                w.reason.clone(),
+            ]);
+        }
+        t.print();
     }
 
     pub fn envs(&self, envs: &[admin::Environment]) {

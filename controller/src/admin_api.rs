@@ -139,6 +139,98 @@ pub struct AdminApi {
     pub hub: Arc<Hub>,
 }
 
+/// The longest a waiver may run: an exception must be looked at again.
+const MAX_WAIVER_DAYS: i64 = 366;
+
+/// `--expires`: RFC 3339, or a date meaning the end of that day (UTC).
+fn parse_expiry(s: &str) -> Result<time::OffsetDateTime, Error> {
+    let s = s.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| {
+            Error::InvalidArgument(format!(
+                "expires: {s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"
+            ))
+        })?;
+    Ok(date.next_day().unwrap_or(date).midnight().assume_utc())
+}
+
+/// A compliance gate's severity (`require_compliant`); None when empty.
+fn gate_severity(s: &str) -> Result<Option<holdfast_policy::Severity>, Error> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    holdfast_policy::Severity::parse(s)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "require_compliant: {s:?} is not a severity (low, medium, high, critical)"
+            ))
+        })
+}
+
+/// Refuses a snapshot with unwaived findings at or above `min`.
+async fn compliance_gate(
+    hub: &Arc<Hub>,
+    env: &Environment,
+    parts: &BTreeMap<(String, String), Arc<Vec<holdfast_core::ObservedResource>>>,
+    min: holdfast_policy::Severity,
+    what: &str,
+) -> Result<(), Error> {
+    let mut policies = hub.policies.lock().expect("policies lock").clone();
+    let (env2, parts) = (env.clone(), parts.clone());
+    let verdict = tokio::task::spawn_blocking(move || {
+        crate::compliance::gate(&mut policies, &env2, &parts, min, &now())
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the compliance gate failed: {e}")))?;
+    match verdict {
+        Ok(blocking) if blocking.is_empty() => Ok(()),
+        Ok(blocking) => {
+            const SHOWN: usize = 50;
+            let more = blocking.len().saturating_sub(SHOWN);
+            let mut list = blocking
+                .into_iter()
+                .take(SHOWN)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if more > 0 {
+                list.push_str(&format!("; and {more} more"));
+            }
+            Err(Error::FailedPrecondition(format!(
+                "{what}: the snapshot of {:?} has unwaived findings at or above {}: {list}",
+                env.name,
+                min.as_str()
+            )))
+        }
+        Err(errors) => Err(Error::FailedPrecondition(format!(
+            "{what}: rules could not judge the snapshot of {:?}: {}",
+            env.name,
+            errors.join("; ")
+        ))),
+    }
+}
+
+/// Runs an on-demand scan on the replica that decides for the environment.
+async fn forward_scan(
+    url: &str,
+    name: &str,
+    actor: &str,
+) -> Result<admin::ComplianceReport, Status> {
+    let mut client = replica_client(url).await?;
+    Ok(client
+        .scan_compliance(forwarded(
+            admin::ScanComplianceRequest {
+                name: name.to_string(),
+            },
+            actor,
+        ))
+        .await?
+        .into_inner())
+}
+
 fn validate_env_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 63
@@ -313,6 +405,8 @@ impl AdminService for AdminApi {
             pauses: Vec::new(),
             safety: crate::records::Safety::default(),
             webhooks: Vec::new(),
+            compliance: crate::compliance::Settings::default(),
+            waivers: Vec::new(),
         };
         self.hub.records.create_env(&env, &by).await?;
         tracing::info!(env = %env.name, account = %env.account, "environment created");
@@ -695,6 +789,7 @@ impl AdminService for AdminApi {
         let by = actor(&request);
         let r = request.into_inner();
         let (env, _) = self.env(&r.environment).await?;
+        gate_severity(&r.require_compliant)?;
         if !self.hub.agent_connected(&env.account) {
             // The agent streams to another replica: that one collects.
             if !forwarded {
@@ -717,8 +812,20 @@ impl AdminService for AdminApi {
         let (tx, rx) = mpsc::channel(64);
         let hub = self.hub.clone();
         tokio::spawn(async move {
-            let result =
-                build_baseline(&hub, &env, &r.reason, &by, r.candidate, timeout, &tx).await;
+            let gate = gate_severity(&r.require_compliant).ok().flatten();
+            let result = build_baseline(
+                &hub,
+                &env,
+                NewBaseline {
+                    reason: &r.reason,
+                    by: &by,
+                    candidate: r.candidate,
+                    gate,
+                    timeout,
+                },
+                &tx,
+            )
+            .await;
             let msg = result.map(|b| admin::CreateBaselineProgress {
                 event: Some(Event::Baseline(b)),
             });
@@ -802,6 +909,20 @@ impl AdminService for AdminApi {
         let by = actor(&request);
         let r = request.into_inner();
         let (env, _) = self.env(&r.environment).await?;
+        if let Some(min) = gate_severity(&r.require_compliant)? {
+            let b = self
+                .hub
+                .records
+                .load_baseline(&env.name, r.version)
+                .await?
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "environment {:?} has no baseline version {}",
+                        env.name, r.version
+                    ))
+                })?;
+            compliance_gate(&self.hub, &env, &b.parts, min, "baseline not approved").await?;
+        }
         let info = self
             .hub
             .records
@@ -970,20 +1091,268 @@ impl AdminService for AdminApi {
             remediations: records.iter().map(convert::remediation_to_wire).collect(),
         }))
     }
+
+    async fn set_compliance(
+        &self,
+        request: Request<admin::SetComplianceRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        if r.set_frameworks {
+            for f in &r.frameworks {
+                holdfast_policy::report::check_framework(f)
+                    .map_err(|e| Error::InvalidArgument(format!("frameworks: {e}")))?;
+            }
+        }
+        if r.keep_scans == Some(0) {
+            return Err(Error::InvalidArgument("keep_scans: keep at least one scan".into()).into());
+        }
+        let env = self
+            .change_env(&r.name, &by, "compliance.settings", |env| {
+                let c = &mut env.compliance;
+                if r.set_frameworks {
+                    let mut f = r.frameworks.clone();
+                    f.sort();
+                    f.dedup();
+                    c.frameworks = f;
+                }
+                if let Some(s) = r.scan_interval_seconds {
+                    c.scan_interval_seconds = s;
+                }
+                if let Some(k) = r.keep_scans {
+                    c.keep_scans = k;
+                }
+                Ok(serde_json::to_value(&*c).unwrap_or_default())
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
+
+    async fn scan_compliance(
+        &self,
+        request: Request<admin::ScanComplianceRequest>,
+    ) -> Result<Response<admin::ComplianceReport>, Status> {
+        let forwarded = is_forwarded(&request);
+        let by = actor(&request);
+        let (env, _) = self.env(&request.get_ref().name).await?;
+        match self.hub.scan(&env.name, &by).await {
+            Some(result) => {
+                let scan = result?;
+                tracing::info!(env = %env.name, scan = scan.id, by = %by, "on-demand compliance scan");
+                Ok(Response::new(admin::ComplianceReport {
+                    scan_json: serde_json::to_string(&scan)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                }))
+            }
+            None => {
+                if !forwarded {
+                    if let Some(owner) =
+                        fleet::owner_of(self.hub.store.as_ref(), &env.account).await?
+                    {
+                        if owner.replica != self.hub.controller_id {
+                            return Ok(Response::new(
+                                forward_scan(&owner.url, &env.name, &by).await?,
+                            ));
+                        }
+                    }
+                }
+                Err(Error::FailedPrecondition(format!(
+                    "no controller decides for {:?} yet (no agent of account {} has connected): there is no snapshot to scan",
+                    env.name, env.account
+                ))
+                .into())
+            }
+        }
+    }
+
+    async fn get_compliance_report(
+        &self,
+        request: Request<admin::GetComplianceReportRequest>,
+    ) -> Result<Response<admin::ComplianceReport>, Status> {
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.name).await?;
+        if !r.framework.is_empty() {
+            holdfast_policy::report::check_framework(&r.framework)
+                .map_err(|e| Error::InvalidArgument(format!("framework: {e}")))?;
+        }
+        let scan = self
+            .hub
+            .records
+            .get_scan(&env.name, r.scan)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(if r.scan == 0 {
+                    format!(
+                        "{:?} has not been scanned yet (holdfast compliance scan {})",
+                        env.name, env.name
+                    )
+                } else {
+                    format!(
+                        "{:?} has no scan {} (pruned, or not run yet)",
+                        env.name, r.scan
+                    )
+                })
+            })?;
+        let scan = if r.framework.is_empty() {
+            scan
+        } else {
+            scan.for_framework(&r.framework)
+                .map_err(Error::FailedPrecondition)?
+        };
+        Ok(Response::new(admin::ComplianceReport {
+            scan_json: serde_json::to_string(&scan).map_err(|e| Error::Internal(e.to_string()))?,
+        }))
+    }
+
+    async fn list_compliance_scans(
+        &self,
+        request: Request<admin::ListComplianceScansRequest>,
+    ) -> Result<Response<admin::ListComplianceScansResponse>, Status> {
+        let (env, _) = self.env(&request.get_ref().name).await?;
+        let scans = self.hub.records.list_scans(&env.name).await?;
+        Ok(Response::new(admin::ListComplianceScansResponse {
+            scans_json: scans
+                .iter()
+                .map(|s| serde_json::to_string(s).unwrap_or_default())
+                .collect(),
+        }))
+    }
+
+    async fn add_waiver(
+        &self,
+        request: Request<admin::AddWaiverRequest>,
+    ) -> Result<Response<admin::Waiver>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let known = {
+            let p = self.hub.policies.lock().expect("policies lock");
+            p.rules().iter().any(|x| x.id == r.rule)
+        };
+        if !known {
+            return Err(Error::InvalidArgument(format!(
+                "rule: no rule {:?} is loaded (holdfast policy list shows the rules)",
+                r.rule
+            ))
+            .into());
+        }
+        if r.resource.trim().is_empty() {
+            return Err(Error::InvalidArgument(
+                "resource: give a resource id or pattern (* for every resource)".into(),
+            )
+            .into());
+        }
+        if r.reason.trim().is_empty() {
+            return Err(
+                Error::InvalidArgument("reason: say why the finding is accepted".into()).into(),
+            );
+        }
+        let expires = parse_expiry(&r.expires)?;
+        let now_t = time::OffsetDateTime::now_utc();
+        if expires <= now_t {
+            return Err(
+                Error::InvalidArgument(format!("expires: {} is in the past", r.expires)).into(),
+            );
+        }
+        if expires - now_t > time::Duration::days(MAX_WAIVER_DAYS) {
+            return Err(Error::InvalidArgument(format!(
+                "expires: at most {MAX_WAIVER_DAYS} days ahead, got {}",
+                r.expires
+            ))
+            .into());
+        }
+        let waiver = holdfast_policy::report::Waiver {
+            id: crate::records::new_id(),
+            rule: r.rule.clone(),
+            resource: r.resource.trim().to_string(),
+            reason: r.reason.trim().to_string(),
+            expires: crate::records::format_time(expires),
+            by: by.clone(),
+            created_at: now(),
+        };
+        let w = waiver.clone();
+        self.change_env(&r.name, &by, "waiver.add", |env| {
+            let at = now();
+            env.waivers.retain(|w| w.expires > at);
+            env.waivers.push(w.clone());
+            Ok(serde_json::to_value(&w).unwrap_or_default())
+        })
+        .await?;
+        tracing::info!(env = %r.name, waiver = %waiver.id, rule = %waiver.rule, resource = %waiver.resource, expires = %waiver.expires, by = %by, "waiver added");
+        Ok(Response::new(convert::waiver_to_wire(&waiver)))
+    }
+
+    async fn list_waivers(
+        &self,
+        request: Request<admin::ListWaiversRequest>,
+    ) -> Result<Response<admin::ListWaiversResponse>, Status> {
+        let r = request.into_inner();
+        let (env, _) = self.env(&r.name).await?;
+        let at = now();
+        Ok(Response::new(admin::ListWaiversResponse {
+            waivers: env
+                .waivers
+                .iter()
+                .filter(|w| r.all || w.expires > at)
+                .map(convert::waiver_to_wire)
+                .collect(),
+        }))
+    }
+
+    async fn remove_waiver(
+        &self,
+        request: Request<admin::RemoveWaiverRequest>,
+    ) -> Result<Response<admin::Environment>, Status> {
+        let by = actor(&request);
+        let r = request.into_inner();
+        let env = self
+            .change_env(&r.name, &by, "waiver.remove", |env| {
+                let before = env.waivers.len();
+                let removed: Vec<_> = env
+                    .waivers
+                    .iter()
+                    .filter(|w| w.id == r.id)
+                    .cloned()
+                    .collect();
+                env.waivers.retain(|w| w.id != r.id);
+                if env.waivers.len() == before {
+                    return Err(Error::NotFound(format!(
+                        "{:?} has no waiver {:?} (holdfast waiver list {})",
+                        env.name, r.id, env.name
+                    )));
+                }
+                Ok(serde_json::to_value(&removed[0]).unwrap_or_default())
+            })
+            .await?;
+        Ok(Response::new(self.env_wire(&env, false).await?))
+    }
 }
 
 /// Collects every partition of the environment fresh and stores the result
 /// as the new current baseline. Any failed partition aborts: a baseline is
 /// only ever made from a complete snapshot.
+/// What a baseline creation was asked for.
+struct NewBaseline<'a> {
+    reason: &'a str,
+    by: &'a str,
+    candidate: bool,
+    /// Refuse unwaived findings at or above this severity.
+    gate: Option<holdfast_policy::Severity>,
+    timeout: Duration,
+}
+
 async fn build_baseline(
     hub: &Arc<Hub>,
     env: &Environment,
-    reason: &str,
-    by: &str,
-    candidate: bool,
-    timeout: Duration,
+    want: NewBaseline<'_>,
     tx: &mpsc::Sender<Result<admin::CreateBaselineProgress, Status>>,
 ) -> Result<admin::Baseline, Error> {
+    let NewBaseline {
+        reason,
+        by,
+        candidate,
+        gate,
+        timeout,
+    } = want;
     let expected: BTreeSet<(String, String)> = env.partitions().into_iter().collect();
     let (collection_id, mut rx) = hub
         .start_collection(
@@ -1045,6 +1414,15 @@ async fn build_baseline(
     };
     hub.stop_waiting(&collection_id);
     outcome?;
+    if let Some(min) = gate {
+        compliance_gate(hub, env, &parts, min, "baseline not created").await?;
+        let _ = tx
+            .send(Ok(progress(Event::Message(format!(
+                "no unwaived finding at or above {}",
+                min.as_str()
+            )))))
+            .await;
+    }
     // The owning decider follows the current pointer through its watch.
     let meta = hub
         .records

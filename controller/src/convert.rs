@@ -177,6 +177,31 @@ pub fn env_to_wire(
                 collected_at: p.collected_at.clone(),
             })
             .collect(),
+        compliance: Some(admin::ComplianceSettings {
+            frameworks: e.compliance.frameworks.clone(),
+            scan_interval_seconds: e.compliance.scan_interval_seconds,
+            keep_scans: e.compliance.keep_scans,
+        }),
+        waivers: {
+            let at = crate::records::now();
+            e.waivers
+                .iter()
+                .filter(|w| w.expires > at)
+                .map(waiver_to_wire)
+                .collect()
+        },
+    }
+}
+
+pub fn waiver_to_wire(w: &holdfast_policy::report::Waiver) -> admin::Waiver {
+    admin::Waiver {
+        id: w.id.clone(),
+        rule: w.rule.clone(),
+        resource: w.resource.clone(),
+        reason: w.reason.clone(),
+        expires: w.expires.clone(),
+        by: w.by.clone(),
+        created_at: w.created_at.clone(),
     }
 }
 

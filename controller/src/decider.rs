@@ -37,7 +37,26 @@ pub enum EnvEvent {
     RemediationResult(Arc<RemediationResult>),
     /// The environment's settings or current baseline changed in the store.
     Reload,
+    /// Scan now (on demand) and answer with the stored scan.
+    Scan {
+        by: String,
+        reply: tokio::sync::oneshot::Sender<Result<holdfast_policy::report::Scan, tonic::Status>>,
+    },
 }
+
+/// How long an on-demand scan waits for a complete snapshot.
+const SCAN_WAIT: Duration = Duration::from_secs(90);
+/// After a failed scan, the schedule tries again this much later.
+const SCAN_RETRY: Duration = Duration::from_secs(30);
+
+/// The latest scan, for the schedule and for comparing the next one.
+struct LastScan {
+    id: u64,
+    at: time::OffsetDateTime,
+    failing: std::collections::BTreeSet<holdfast_policy::report::FindingKey>,
+}
+
+type ScanReply = tokio::sync::oneshot::Sender<Result<holdfast_policy::report::Scan, tonic::Status>>;
 
 /// A remediation with no outcome after this long is abandoned; the next
 /// collection decides again.
@@ -57,6 +76,14 @@ pub struct Decider {
     view: Arc<Mutex<EnvView>>,
     baseline: Option<Baseline>,
     observed: BTreeMap<PartKey, Arc<Vec<ObservedResource>>>,
+    /// When each observed partition was collected.
+    observed_at: BTreeMap<PartKey, String>,
+    /// None until read from the store; Some(None): no scan yet.
+    last_scan: Option<Option<LastScan>>,
+    /// On-demand scans waiting for a complete snapshot.
+    pending_scans: Vec<(ScanReply, String, Instant)>,
+    /// A failed scheduled scan is not retried before this.
+    scan_retry_at: Option<Instant>,
     open: HashMap<ResKey, DriftRecord>,
     /// Remediations sent and not yet answered, with their deadline.
     inflight: HashMap<String, (RemediationRecord, Instant)>,
@@ -95,6 +122,10 @@ impl Decider {
             view,
             baseline: None,
             observed: BTreeMap::new(),
+            observed_at: BTreeMap::new(),
+            last_scan: None,
+            pending_scans: Vec::new(),
+            scan_retry_at: None,
             open: HashMap::new(),
             inflight: HashMap::new(),
             attempts: HashMap::new(),
@@ -162,6 +193,7 @@ impl Decider {
                         self.deferred = false;
                         self.evaluate_all().await;
                     }
+                    self.maybe_scan().await;
                 }
                 event = rx.recv() => match event {
                     None => return,
@@ -171,6 +203,10 @@ impl Decider {
                         if let Err(e) = self.reload().await {
                             tracing::error!(env = %self.env.name, error = %e, "cannot reload environment");
                         }
+                    }
+                    Some(EnvEvent::Scan { by, reply }) => {
+                        self.pending_scans.push((reply, by, Instant::now() + SCAN_WAIT));
+                        self.maybe_scan().await;
                     }
                 },
             }
@@ -288,6 +324,7 @@ impl Decider {
             return;
         }
         self.observed.insert(key.clone(), p.resources.clone());
+        self.observed_at.insert(key.clone(), p.collected_at.clone());
         self.evaluate(&key).await;
         self.publish();
     }
@@ -488,6 +525,181 @@ impl Decider {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// Partitions of the environment without a complete observation yet.
+    fn missing_partitions(&self) -> Vec<String> {
+        self.env
+            .partitions()
+            .into_iter()
+            .filter(|k| !self.observed.contains_key(k))
+            .map(|(r, t)| format!("{r}/{t}"))
+            .collect()
+    }
+
+    /// Answers on-demand scans and runs the scheduled one when due, over
+    /// the latest complete snapshot (the latest complete observation of
+    /// every partition; a partition whose last collection failed keeps its
+    /// previous one).
+    async fn maybe_scan(&mut self) {
+        let missing = self.missing_partitions();
+        if !self.pending_scans.is_empty() {
+            if missing.is_empty() {
+                let by = self.pending_scans[0].1.clone();
+                let result = self.run_scan("on demand", &by).await;
+                for (reply, _, _) in self.pending_scans.drain(..) {
+                    let _ = reply.send(result.clone());
+                }
+                return;
+            }
+            let now = Instant::now();
+            let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_scans)
+                .into_iter()
+                .partition(|(_, _, deadline)| *deadline <= now);
+            self.pending_scans = waiting;
+            for (reply, _, _) in expired {
+                let _ = reply.send(Err(tonic::Status::unavailable(format!(
+                    "no complete snapshot of {} within {SCAN_WAIT:?} (is the agent of account {} connected and able to read them?); nothing was scanned",
+                    missing.join(", "),
+                    self.env.account
+                ))));
+            }
+            return;
+        }
+        let interval = self.env.compliance.scan_interval_seconds;
+        if interval == 0 || !missing.is_empty() {
+            return;
+        }
+        if self.scan_retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        if self.last_scan.is_none() {
+            match self.hub.records.get_scan(&self.env.name, 0).await {
+                Ok(scan) => {
+                    self.last_scan = Some(scan.map(|s| {
+                        LastScan {
+                            id: s.id,
+                            at: time::OffsetDateTime::parse(
+                                &s.at,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                            failing: s.failing(),
+                        }
+                    }))
+                }
+                Err(e) => {
+                    tracing::warn!(env = %self.env.name, error = %e, "cannot read the latest scan");
+                    self.scan_retry_at = Some(Instant::now() + SCAN_RETRY);
+                    return;
+                }
+            }
+        }
+        let due = match self.last_scan.as_ref().and_then(Option::as_ref) {
+            None => true,
+            Some(last) => {
+                time::OffsetDateTime::now_utc() - last.at
+                    >= time::Duration::seconds(interval.min(i64::MAX as u64) as i64)
+            }
+        };
+        if due {
+            let by = format!("controller:{}", self.hub.controller_id);
+            if let Err(e) = self.run_scan("schedule", &by).await {
+                tracing::warn!(env = %self.env.name, error = %e.message(), "scheduled compliance scan failed");
+            }
+        }
+    }
+
+    /// Runs one scan, stores it (with its audit entry and, for new failing
+    /// findings, a notice) and prunes history beyond the environment's
+    /// limit.
+    async fn run_scan(
+        &mut self,
+        trigger: &str,
+        by: &str,
+    ) -> Result<holdfast_policy::report::Scan, tonic::Status> {
+        if self.last_scan.is_none() {
+            let latest = self
+                .hub
+                .records
+                .get_scan(&self.env.name, 0)
+                .await
+                .map_err(tonic::Status::from)?;
+            self.last_scan = Some(latest.map(|s| LastScan {
+                id: s.id,
+                at: time::OffsetDateTime::UNIX_EPOCH,
+                failing: s.failing(),
+            }));
+        }
+        let last = self.last_scan.as_ref().and_then(Option::as_ref);
+        let id = last.map_or(1, |l| l.id + 1);
+        let previous = last.map(|l| l.failing.clone());
+        let snapshot: Vec<_> = self
+            .env
+            .partitions()
+            .into_iter()
+            .filter_map(|k| {
+                let resources = self.observed.get(&k)?.clone();
+                Some((
+                    holdfast_policy::report::SnapshotPart {
+                        region: k.0.clone(),
+                        resource_type: k.1.clone(),
+                        collected_at: self.observed_at.get(&k).cloned().unwrap_or_default(),
+                        resources: resources.len() as u32,
+                    },
+                    resources,
+                ))
+            })
+            .collect();
+        let mut policies = self.hub.policies.lock().expect("policies lock").clone();
+        let env = self.env.clone();
+        let baseline_version = self.baseline.as_ref().map_or(0, |b| b.meta.version);
+        let (trigger_s, by_s) = (trigger.to_string(), by.to_string());
+        let scan = tokio::task::spawn_blocking(move || {
+            crate::compliance::scan(
+                &mut policies,
+                crate::compliance::ScanInput {
+                    id,
+                    env: &env,
+                    trigger: &trigger_s,
+                    by: &by_s,
+                    baseline_version,
+                    snapshot: &snapshot,
+                    previous: previous.as_ref(),
+                    now: &now(),
+                },
+            )
+        })
+        .await
+        .map_err(|e| tonic::Status::internal(format!("the scan task failed: {e}")))?;
+        if let Err(e) = self.hub.records.put_scan(&scan, &self.fence, by).await {
+            self.scan_retry_at = Some(Instant::now() + SCAN_RETRY);
+            if matches!(e, Error::AlreadyExists(_)) {
+                // Another writer got there: read the history again.
+                self.last_scan = None;
+            }
+            self.write_failed(&e, "cannot store a compliance scan");
+            return Err(e.into());
+        }
+        tracing::info!(env = %self.env.name, scan = scan.id, trigger, failed = scan.failed, waived = scan.waived,
+            newly_failing = scan.newly_failing.len(), newly_passing = scan.newly_passing.len(), "compliance scan");
+        self.scan_retry_at = None;
+        self.last_scan = Some(Some(LastScan {
+            id: scan.id,
+            at: time::OffsetDateTime::now_utc(),
+            failing: scan.failing(),
+        }));
+        let keep = self.env.compliance.keep_scans.max(1) as usize;
+        let actor = format!("controller:{}", self.hub.controller_id);
+        if let Err(e) = self
+            .hub
+            .records
+            .prune_scans(&self.env.name, keep, &self.fence, &actor)
+            .await
+        {
+            self.write_failed(&e, "cannot prune compliance history");
+        }
+        Ok(scan)
     }
 
     async fn save_drift(&mut self, rec: DriftRecord, what: &str) -> bool {

@@ -251,6 +251,42 @@ impl Hub {
         self.envs.read().expect("envs lock").get(name).cloned()
     }
 
+    /// Asks this replica's decider of `name` for a scan now. None when no
+    /// decider for it runs here (another replica owns the account).
+    pub async fn scan(
+        &self,
+        name: &str,
+        by: &str,
+    ) -> Option<Result<holdfast_policy::report::Scan, tonic::Status>> {
+        let tx = self
+            .deciders
+            .lock()
+            .expect("deciders lock")
+            .get(name)
+            .map(|d| d.tx.clone())?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let event = EnvEvent::Scan {
+            by: by.to_string(),
+            reply,
+        };
+        if tx.send_timeout(event, SEND_TIMEOUT).await.is_err() {
+            return Some(Err(tonic::Status::unavailable(format!(
+                "the decider of {name:?} is not taking requests; try again"
+            ))));
+        }
+        Some(
+            match tokio::time::timeout(Duration::from_secs(300), answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(tonic::Status::unavailable(format!(
+                    "the decider of {name:?} stopped before scanning (ownership moved?); try again"
+                ))),
+                Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                    "the scan of {name:?} did not finish within 300s"
+                ))),
+            },
+        )
+    }
+
     pub fn env_view(&self, name: &str) -> Option<EnvView> {
         self.deciders
             .lock()

@@ -7,6 +7,7 @@
 pub mod admin_api;
 pub mod agent_api;
 pub mod audit;
+pub mod compliance;
 pub mod convert;
 pub mod decider;
 pub mod error;

@@ -16,6 +16,8 @@
 //! | `audit-head/{env}` | [`crate::audit::Head`]: its newest entry |
 //! | `outbox/{env}/{seq:020}` | [`Notice`] waiting for delivery (seq = its audit entry) |
 //! | `outbox-cursor/{env}/{webhook}` | the last notice delivered to a webhook |
+//! | `scans/{env}/{id:020}` | [`ScanSummary`] of a compliance scan (audited) |
+//! | `scan-detail/{env}/{id:020}/{part:06}` | the scan itself: part 0 its totals and comparison, parts 1… its findings in chunks (written in the same transaction) |
 //!
 //! Baseline versions are create-only; record ids are UUIDv7, so key order is
 //! time order.
@@ -25,6 +27,7 @@ use std::sync::Arc;
 
 use futures::{stream, StreamExt, TryStreamExt};
 use holdfast_core::{Change, Hash, ObservedResource};
+use holdfast_policy::report::{Assessed, Scan, ScanSummary};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,6 +40,8 @@ use crate::store::{Condition, Store, Txn};
 pub const ROOT: &str = "/holdfast/v1";
 /// Below etcd's default limit of 128 operations per transaction.
 const MAX_TXN_OPS: usize = 100;
+/// Findings per stored chunk: well below etcd's 1.5 MiB value limit.
+const FINDINGS_PER_CHUNK: usize = 2000;
 
 /// Enforcement mode of an environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +82,13 @@ pub struct Environment {
     /// Where notices go.
     #[serde(default)]
     pub webhooks: Vec<Webhook>,
+    /// Frameworks and scan schedule.
+    #[serde(default)]
+    pub compliance: crate::compliance::Settings,
+    /// Accepted exceptions to rules (expired ones stop applying by
+    /// themselves and are pruned on the next change).
+    #[serde(default)]
+    pub waivers: Vec<holdfast_policy::report::Waiver>,
 }
 
 /// A notification target.
@@ -100,7 +112,7 @@ pub struct Notice {
     pub seq: u64,
     pub env: String,
     pub at: String,
-    /// `drift`, `remediation`, `flapping`, `pause` or `resume`.
+    /// `drift`, `remediation`, `flapping`, `compliance`, `pause` or `resume`.
     pub kind: String,
     /// The resource concerned (`type/region/id`), if any.
     pub resource: Option<String>,
@@ -670,6 +682,7 @@ impl Records {
             format!("{ROOT}/remediations/{env}/"),
             format!("{ROOT}/baseline-meta/{env}/"),
             format!("{ROOT}/baseline-approvals/{env}/"),
+            format!("{ROOT}/scans/{env}/"),
         ] {
             for (k, v) in self.store.list(&prefix).await?.items {
                 records.insert(k, v.value);
@@ -1100,6 +1113,137 @@ impl Records {
             .map(drop)
     }
 
+    fn scan_key(env: &str, id: u64) -> String {
+        format!("{ROOT}/scans/{env}/{id:020}")
+    }
+
+    fn scan_detail_prefix(env: &str, id: u64) -> String {
+        format!("{ROOT}/scan-detail/{env}/{id:020}/")
+    }
+
+    /// Stores a scan (summary, detail and findings in one transaction with
+    /// its audit entry), only while `fence` holds.
+    pub async fn put_scan(&self, scan: &Scan, fence: &Fence, actor: &str) -> Result<(), Error> {
+        let key = Self::scan_key(&scan.env, scan.id);
+        let prefix = Self::scan_detail_prefix(&scan.env, scan.id);
+        let summary = encode(&scan.summary());
+        let mut detail = scan.clone();
+        detail.findings = Vec::new();
+        let chunks: Vec<&[Assessed]> = scan.findings.chunks(FINDINGS_PER_CHUNK).collect();
+        if chunks.len() + 12 > MAX_TXN_OPS {
+            return Err(Error::Internal(format!(
+                "scan {} of {} has {} findings, more than one scan can store ({})",
+                scan.id,
+                scan.env,
+                scan.findings.len(),
+                (MAX_TXN_OPS - 12) * FINDINGS_PER_CHUNK
+            )));
+        }
+        let mut txn = Txn::new()
+            .when(Condition::Absent(key.clone()))
+            .put(key.clone(), summary.clone())
+            .put(format!("{prefix}{:06}", 0), encode(&detail));
+        for (i, c) in chunks.iter().enumerate() {
+            txn = txn.put(format!("{prefix}{:06}", i + 1), encode(c));
+        }
+        let draft = Draft {
+            actor: actor.to_string(),
+            action: "compliance.scan".into(),
+            subject: key,
+            detail: serde_json::json!({
+                "scan": scan.id,
+                "failed": scan.failed,
+                "waived": scan.waived,
+                "newly_failing": scan.newly_failing.iter().take(50).collect::<Vec<_>>(),
+                "newly_failing_count": scan.newly_failing.len(),
+                "newly_passing_count": scan.newly_passing.len(),
+            }),
+            record: Some(summary),
+        };
+        if self
+            .commit_audited(&scan.env, txn, draft, Some(fence))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::AlreadyExists(format!(
+                "scan {} of {} already exists",
+                scan.id, scan.env
+            )))
+        }
+    }
+
+    /// The history of scans, oldest first.
+    pub async fn list_scans(&self, env: &str) -> Result<Vec<ScanSummary>, Error> {
+        self.store
+            .list(&format!("{ROOT}/scans/{env}/"))
+            .await?
+            .items
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v.value))
+            .collect()
+    }
+
+    /// One scan with its findings (`id` 0: the latest).
+    pub async fn get_scan(&self, env: &str, id: u64) -> Result<Option<Scan>, Error> {
+        let id = if id == 0 {
+            match self.list_scans(env).await?.last() {
+                Some(s) => s.id,
+                None => return Ok(None),
+            }
+        } else {
+            id
+        };
+        let items = self
+            .store
+            .list(&Self::scan_detail_prefix(env, id))
+            .await?
+            .items;
+        let mut items = items.into_iter();
+        let Some((k, v)) = items.next() else {
+            return Ok(None);
+        };
+        let mut scan: Scan = decode(&k, &v.value)?;
+        for (k, v) in items {
+            let chunk: Vec<Assessed> = decode(&k, &v.value)?;
+            scan.findings.extend(chunk);
+        }
+        Ok(Some(scan))
+    }
+
+    /// Deletes the oldest scans beyond `keep`, each deletion audited.
+    pub async fn prune_scans(
+        &self,
+        env: &str,
+        keep: usize,
+        fence: &Fence,
+        actor: &str,
+    ) -> Result<usize, Error> {
+        let scans = self.list_scans(env).await?;
+        let excess = scans.len().saturating_sub(keep);
+        for s in &scans[..excess] {
+            let key = Self::scan_key(env, s.id);
+            let parts = self
+                .store
+                .list(&Self::scan_detail_prefix(env, s.id))
+                .await?
+                .items;
+            let mut txn = Txn::new().delete(key.clone());
+            for (k, _) in parts.into_iter().take(MAX_TXN_OPS - 12) {
+                txn = txn.delete(k);
+            }
+            let draft = Draft {
+                actor: actor.to_string(),
+                action: "compliance.prune".into(),
+                subject: key,
+                detail: serde_json::json!({"scan": s.id, "keep": keep}),
+                record: None,
+            };
+            self.commit_audited(env, txn, draft, Some(fence)).await?;
+        }
+        Ok(excess)
+    }
+
     pub async fn put_drift(
         &self,
         d: &DriftRecord,
@@ -1232,6 +1376,42 @@ fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
                 Some(res.clone()),
                 format!("remediation of {res} {status}: {last}"),
                 serde_json::json!({"remediation_id": r["id"], "status": status, "actions": r["actions"]}),
+            ))
+        }
+        "compliance.scan" => {
+            let n = d.detail["newly_failing_count"].as_u64().unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            let listed: Vec<String> = d.detail["newly_failing"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|k| {
+                            format!(
+                                "{} on {} ({})",
+                                k["rule"].as_str().unwrap_or("?"),
+                                k["resource"].as_str().unwrap_or("?"),
+                                k["severity"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let more = if n as usize > listed.len() {
+                format!(" and {} more", n as usize - listed.len())
+            } else {
+                String::new()
+            };
+            Some((
+                "compliance".into(),
+                None,
+                format!(
+                    "compliance scan {} found {n} new failing finding(s): {}{more}",
+                    d.detail["scan"],
+                    listed.join(", ")
+                ),
+                d.detail.clone(),
             ))
         }
         "enforcement.pause" => Some((

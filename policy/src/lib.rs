@@ -181,6 +181,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Severity> {
         match s {
             "low" => Some(Severity::Low),
@@ -225,7 +234,7 @@ pub struct Resource {
 }
 
 /// A rule that a resource fails.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule: String,
     pub severity: Severity,
@@ -244,7 +253,9 @@ pub struct PolicyError {
     pub reason: String,
 }
 
-/// Loaded rules, ready to evaluate.
+/// Loaded rules, ready to evaluate. Cloning is cheap enough to give a
+/// long evaluation its own engine.
+#[derive(Clone)]
 pub struct Policies {
     engine: regorus::Engine,
     rules: Vec<Rule>,
@@ -473,3 +484,5 @@ fn validate(rule: &Rule) -> Result<(), PolicyError> {
 
 #[cfg(test)]
 mod tests;
+
+pub mod report;
