@@ -7,6 +7,7 @@
 
 mod deploy;
 mod output;
+mod scan;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -83,6 +84,23 @@ enum Command {
     /// remediations in one hash chain per environment.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Judge a Terraform plan (`terraform show -json PLANFILE`) with the same
+    /// rules, offline. Exit 0: nothing at or above --fail-on; 1: findings at
+    /// or above it; 2: bad input.
+    Scan {
+        plan: std::path::PathBuf,
+        /// Extra rules (*.rego) besides the built-in ones.
+        #[arg(long)]
+        policies: Option<std::path::PathBuf>,
+        /// The lowest severity that fails the scan.
+        #[arg(long, value_enum, default_value_t = Severity::High)]
+        fail_on: Severity,
+        #[arg(long, value_enum, default_value_t = scan::ScanFormat::Text)]
+        format: scan::ScanFormat,
+        /// Only the rules mapped to this framework (e.g. cis-aws).
+        #[arg(long)]
+        framework: Option<String>,
+    },
     /// Run a deployment inside a pause of enforcement, then re-baseline:
     /// pause, run COMMAND (its output streamed), collect fresh, create a
     /// candidate baseline, show its diff, approve it with --approve and
@@ -670,6 +688,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Policy(cmd) = &cli.command {
         return policy(cmd, &out);
     }
+    if let Command::Scan {
+        plan,
+        policies,
+        fail_on,
+        format,
+        framework,
+    } = &cli.command
+    {
+        return scan::run(scan::Scan {
+            plan,
+            policies: policies.as_deref(),
+            fail_on: holdfast_policy::Severity::parse(fail_on.as_str())
+                .unwrap_or(holdfast_policy::Severity::High),
+            format: *format,
+            framework: framework.as_deref(),
+        });
+    }
     let actor = cli.actor.clone().unwrap_or_else(default_actor);
     let channel = connect(&cli.controller).await?;
     let actor = actor
@@ -896,7 +931,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await;
         }
-        Command::Policy(_) => unreachable!("handled before connecting"),
+        Command::Policy(_) | Command::Scan { .. } => unreachable!("handled before connecting"),
         Command::Notify(NotifyCmd::Add { name, url, format }) => {
             let env = client
                 .add_webhook(admin::AddWebhookRequest { name, url, format })

@@ -218,6 +218,52 @@ pub struct Rule {
     pub package: String,
     #[serde(default)]
     pub file: String,
+    /// The attribute paths (at most two segments, e.g. `acl.grants`) the
+    /// rule reads, found in its source and the helpers it imports; None
+    /// when it reads `input.attributes` as a whole. A result that depends
+    /// on a value unknown until apply is reported as unknown.
+    #[serde(default, skip_deserializing)]
+    pub inputs: Option<Vec<String>>,
+}
+
+impl Rule {
+    /// Whether the rule reads any of `unknown` (attribute paths).
+    pub fn reads_any(&self, unknown: &[String]) -> bool {
+        let Some(inputs) = &self.inputs else {
+            return !unknown.is_empty();
+        };
+        let overlaps = |a: &str, b: &str| {
+            let (a, b) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+            b == a || b.starts_with(&format!("{a}."))
+        };
+        unknown
+            .iter()
+            .any(|u| inputs.iter().any(|i| overlaps(i, u)))
+    }
+}
+
+/// The attribute paths a Rego source reads (`input.attributes.a.b…`, cut
+/// to two segments); None if it reads `input.attributes` whole.
+fn attribute_paths(source: &str) -> Option<Vec<String>> {
+    const ROOT: &str = "input.attributes";
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = source;
+    while let Some(i) = rest.find(ROOT) {
+        rest = &rest[i + ROOT.len()..];
+        if !rest.starts_with('.') {
+            return None;
+        }
+        let path: String = rest[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
+        let segments: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).take(2).collect();
+        if segments.is_empty() {
+            return None;
+        }
+        out.insert(segments.join("."));
+    }
+    Some(out.into_iter().collect())
 }
 
 /// One resource as rules see it.
@@ -329,16 +375,19 @@ impl Policies {
         }
         let mut engine = regorus::Engine::new();
         let mut rules = Vec::new();
+        // Helper packages and the attribute paths they read.
+        let mut libs: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
         for (file, source, builtin) in sources {
             // Each file is tried on a copy first, so a broken one leaves the
             // engine as it was.
             let mut trial = engine.clone();
             let loaded = trial
-                .add_policy(file.clone(), source)
+                .add_policy(file.clone(), source.clone())
                 .map_err(|e| load_error(&file, e))
                 .and_then(|package| {
                     let package = package.trim_start_matches("data.").to_string();
                     if !package.starts_with("holdfast.rules.") {
+                        libs.insert(package, attribute_paths(&source));
                         return Ok(None);
                     }
                     let meta = trial
@@ -352,6 +401,21 @@ impl Policies {
                     })?;
                     rule.package = package;
                     rule.file = file.clone();
+                    let mut inputs = attribute_paths(&source);
+                    for (lib, paths) in &libs {
+                        if source.contains(&format!("data.{lib}")) {
+                            inputs = match (inputs, paths) {
+                                (Some(mut a), Some(b)) => {
+                                    a.extend(b.iter().cloned());
+                                    a.sort();
+                                    a.dedup();
+                                    Some(a)
+                                }
+                                _ => None,
+                            };
+                        }
+                    }
+                    rule.inputs = inputs;
                     validate(&rule)?;
                     Ok(Some(rule))
                 });
@@ -383,6 +447,11 @@ impl Policies {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Keeps only the rules `keep` accepts (e.g. one framework's).
+    pub fn retain(&mut self, keep: impl Fn(&Rule) -> bool) {
+        self.rules.retain(|r| keep(r));
     }
 
     /// Every finding of every rule over `resources`. A rule that fails to
@@ -486,3 +555,4 @@ fn validate(rule: &Rule) -> Result<(), PolicyError> {
 mod tests;
 
 pub mod report;
+pub mod tfplan;

@@ -451,11 +451,7 @@ mod tests {
         );
         let t = totals(rules, &assessed, &["cis-aws".to_string()]);
         assert_eq!(t.len(), 1);
-        let control = t[0]
-            .controls
-            .iter()
-            .find(|c| c.control == cis[0])
-            .unwrap();
+        let control = t[0].controls.iter().find(|c| c.control == cis[0]).unwrap();
         assert_eq!(
             (control.failed, control.waived, control.passed),
             (1, 1, false)

@@ -243,3 +243,26 @@ deny contains "x" if object.get(input.attributes.encryption, "algorithm", "") ==
         "built-ins still evaluated"
     );
 }
+
+#[test]
+fn rules_know_which_attributes_they_read() {
+    let p = Policies::builtin().unwrap();
+    let rule = |id: &str| p.rules().iter().find(|r| r.id == id).unwrap().clone();
+    assert_eq!(rule("SG-01").inputs, Some(vec!["ingress".to_string()]));
+    assert_eq!(rule("S3-09").inputs, Some(vec!["acl.grants".to_string()]));
+    // Through the helpers it imports.
+    let iam01 = rule("IAM-01");
+    let inputs = iam01.inputs.clone().unwrap();
+    assert!(
+        inputs.iter().any(|i| i.starts_with("document")),
+        "{inputs:?}"
+    );
+    // Unknown values a rule reads make its result unknown; others do not.
+    assert!(rule("SG-01").reads_any(&["ingress".into()]));
+    assert!(!rule("SG-01").reads_any(&["egress".into(), "name".into()]));
+    assert!(rule("S3-09").reads_any(&["acl".into()]));
+    assert!(!rule("S3-09").reads_any(&["acl.owner".into()]));
+    for r in p.rules() {
+        assert!(r.inputs.is_some(), "{} reads input.attributes whole", r.id);
+    }
+}
