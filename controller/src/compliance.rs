@@ -103,7 +103,8 @@ pub fn scan(policies: &mut Policies, input: ScanInput<'_>) -> Scan {
             failing.difference(prev).cloned().collect(),
             prev.difference(&failing).cloned().collect(),
         ),
-        None => (failing.iter().cloned().collect(), Vec::new()),
+        // The first scan has nothing to compare with.
+        None => (Vec::new(), Vec::new()),
     };
     let failed = failing.len() as u32;
     Scan {

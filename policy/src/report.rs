@@ -263,7 +263,8 @@ pub struct Scan {
     /// Rules that could not be evaluated (and were skipped).
     pub errors: Vec<String>,
     /// Unwaived findings that the previous scan did not have, and those it
-    /// had that are gone (fixed, waived, or the resource removed).
+    /// had that are gone (fixed, waived, or the resource removed); both
+    /// empty for the first scan.
     pub newly_failing: Vec<FindingKey>,
     pub newly_passing: Vec<FindingKey>,
     /// The findings (left out of history listings).
