@@ -816,7 +816,13 @@ fn bucket(
                 restrict_public_buckets: flag("restrict_public_buckets"),
             })
         }
-        None => Setting::None,
+        None => {
+            // Not managed by this plan: S3 applies its own default to a new
+            // bucket (blocked, since April 2023) and keeps an existing
+            // bucket's; the plan does not say which.
+            unknown.insert("public_access_block".into());
+            Setting::None
+        }
     };
 
     // Bucket policy.
@@ -860,7 +866,12 @@ fn bucket(
             .as_str()
             .map(|s| Setting::Set(s.to_string()))
             .unwrap_or(Setting::None),
-        None => Setting::None,
+        None => {
+            // Likewise: S3's default for a new bucket, or whatever an
+            // existing bucket has.
+            unknown.insert("ownership_controls".into());
+            Setting::None
+        }
     };
 
     // ACL: canned or explicit grants; the owner's id is never in a plan.
@@ -898,8 +909,13 @@ fn bucket(
                 unknown.insert("acl".into());
                 Vec::new()
             }
-            // Neither set: a new bucket's ACL is private.
-            _ => canned("private").unwrap_or_default(),
+            // Neither set: a new bucket's ACL is private; an existing
+            // bucket keeps whatever it has.
+            _ if acl_src.create => canned("private").unwrap_or_default(),
+            _ => {
+                unknown.insert("acl".into());
+                Vec::new()
+            }
         }
     };
     let grants = match s3::normalize_grants(raw_grants) {
