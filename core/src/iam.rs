@@ -122,6 +122,22 @@ pub struct User {
 pub struct AccessKey {
     /// `Active` or `Inactive`.
     pub status: String,
+    /// When the key was created (RFC 3339 UTC, to the second): a key's
+    /// age is what rotation rules judge. Fixed for the key's life.
+    pub created: String,
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+fn is_utc_second(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 fn check_docs<'a>(
@@ -220,6 +236,12 @@ impl User {
                 return Err(format!(
                     "user {}: access key {id}: status must be Active or Inactive, got {:?}",
                     u.name, k.status
+                ));
+            }
+            if !is_utc_second(&k.created) {
+                return Err(format!(
+                    "user {}: access key {id}: created must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z, got {:?}",
+                    u.name, k.created
                 ));
             }
         }
@@ -626,7 +648,7 @@ pub fn plan_user(desired: &User, current: &User) -> Result<Vec<IamAction>, PlanE
         removes.push(IamAction::DeleteLoginProfile);
     }
     for (id, key) in &desired.access_keys {
-        if current.access_keys.get(id) != Some(key) {
+        if current.access_keys.get(id).map(|k| &k.status) != Some(&key.status) {
             puts.push(IamAction::UpdateAccessKey {
                 id: id.clone(),
                 status: key.status.clone(),

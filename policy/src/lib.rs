@@ -168,6 +168,22 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "sg_no_world_remote_admin.rego",
         include_str!("../../policies/sg_no_world_remote_admin.rego"),
     ),
+    (
+        "iam_access_keys_rotated.rego",
+        include_str!("../../policies/iam_access_keys_rotated.rego"),
+    ),
+    (
+        "iam_role_no_inline_policies.rego",
+        include_str!("../../policies/iam_role_no_inline_policies.rego"),
+    ),
+    (
+        "iam_trust_cross_account_external_id.rego",
+        include_str!("../../policies/iam_trust_cross_account_external_id.rego"),
+    ),
+    (
+        "iam_no_passrole_star.rego",
+        include_str!("../../policies/iam_no_passrole_star.rego"),
+    ),
 ];
 
 /// How bad a finding is.
@@ -224,6 +240,9 @@ pub struct Rule {
     /// on a value unknown until apply is reported as unknown.
     #[serde(default, skip_deserializing)]
     pub inputs: Option<Vec<String>>,
+    /// Whether the rule reads `input.account` (unknown in a plan).
+    #[serde(default, skip_deserializing)]
+    pub reads_account: bool,
 }
 
 impl Rule {
@@ -376,7 +395,7 @@ impl Policies {
         let mut engine = regorus::Engine::new();
         let mut rules = Vec::new();
         // Helper packages and the attribute paths they read.
-        let mut libs: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+        let mut libs: BTreeMap<String, (Option<Vec<String>>, bool)> = BTreeMap::new();
         for (file, source, builtin) in sources {
             // Each file is tried on a copy first, so a broken one leaves the
             // engine as it was.
@@ -387,7 +406,10 @@ impl Policies {
                 .and_then(|package| {
                     let package = package.trim_start_matches("data.").to_string();
                     if !package.starts_with("holdfast.rules.") {
-                        libs.insert(package, attribute_paths(&source));
+                        libs.insert(
+                            package,
+                            (attribute_paths(&source), source.contains("input.account")),
+                        );
                         return Ok(None);
                     }
                     let meta = trial
@@ -402,8 +424,10 @@ impl Policies {
                     rule.package = package;
                     rule.file = file.clone();
                     let mut inputs = attribute_paths(&source);
-                    for (lib, paths) in &libs {
+                    rule.reads_account = source.contains("input.account");
+                    for (lib, (paths, account)) in &libs {
                         if source.contains(&format!("data.{lib}")) {
+                            rule.reads_account |= *account;
                             inputs = match (inputs, paths) {
                                 (Some(mut a), Some(b)) => {
                                     a.extend(b.iter().cloned());

@@ -1161,10 +1161,28 @@ fn user(
     }
     // Access keys: their ids are not known before apply; each is keyed by
     // its address (rules count keys and read their status).
+    // A key this plan creates is created by the apply: no older than now.
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
     let mut keys = BTreeMap::new();
     for k in of(kids, "aws_iam_access_key") {
         let status = k.str("status").unwrap_or_else(|| "Active".into());
-        keys.insert(k.address.clone(), AccessKey { status });
+        if !k.create {
+            unknown.insert("access_keys".into());
+        }
+        keys.insert(
+            k.address.clone(),
+            AccessKey {
+                status,
+                created: now.clone(),
+            },
+        );
     }
     if !inst.create {
         // An existing user may have keys, MFA devices or a password that
@@ -1234,8 +1252,9 @@ pub fn judge(policies: &mut crate::Policies, plan: &Plan) -> Result<Verdicts, cr
             {
                 continue;
             }
-            if rule.reads_any(&r.unknown) {
-                let attributes = match &rule.inputs {
+            let account_unknown = rule.reads_account && r.resource.account.is_empty();
+            if rule.reads_any(&r.unknown) || account_unknown {
+                let mut attributes = match &rule.inputs {
                     None => r.unknown.clone(),
                     Some(_) => r
                         .unknown
@@ -1244,6 +1263,9 @@ pub fn judge(policies: &mut crate::Policies, plan: &Plan) -> Result<Verdicts, cr
                         .cloned()
                         .collect(),
                 };
+                if account_unknown {
+                    attributes.push("account".into());
+                }
                 v.undecided.push(Undecided {
                     rule: rule.id.clone(),
                     severity: rule.severity,

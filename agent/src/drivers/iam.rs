@@ -471,6 +471,13 @@ impl Users {
                             id,
                             AccessKey {
                                 status: status.to_string(),
+                                created: k
+                                    .create_date()
+                                    .and_then(|d| {
+                                        d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()
+                                    })
+                                    .map(|d| utc_second(&d))
+                                    .unwrap_or_default(),
                             },
                         );
                     }
@@ -848,5 +855,14 @@ async fn apply_one(cloud: &Cloud, t: &str, action: &IamAction) -> Result<(), Clo
                 .user_name(t)
                 .set_tag_keys(Some(keys.clone()))
         ),
+    }
+}
+
+/// `2026-01-31T12:00:00.123Z` → `2026-01-31T12:00:00Z`: the canonical
+/// form keeps whole seconds.
+fn utc_second(t: &str) -> String {
+    match t.find('.') {
+        Some(i) => format!("{}Z", &t[..i]),
+        None => t.to_string(),
     }
 }

@@ -38,6 +38,7 @@ fn user() -> User {
             "AKIA1".to_string(),
             AccessKey {
                 status: "Active".into(),
+                created: "2026-01-02T03:04:05Z".into(),
             },
         )]
         .into(),
@@ -271,6 +272,7 @@ fn unrestorable_user_changes_are_unenforceable() {
         "AKIA2".into(),
         AccessKey {
             status: "Active".into(),
+            created: "2026-02-02T03:04:05Z".into(),
         },
     );
     unenforceable(&c, "AKIA2");
