@@ -12,6 +12,7 @@
 pub mod canonical;
 pub mod diff;
 pub mod iam;
+pub mod password_policy;
 pub mod paths;
 pub mod plan;
 pub mod policy_doc;

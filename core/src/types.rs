@@ -42,6 +42,7 @@ pub static SUPPORTED_TYPES: &[TypeInfo] = &[
     crate::iam::ROLE_INFO,
     crate::iam::POLICY_INFO,
     crate::iam::USER_INFO,
+    crate::password_policy::TYPE_INFO,
 ];
 
 /// Looks a type up by name.

@@ -41,6 +41,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("lib/sg.rego", include_str!("../../policies/lib/sg.rego")),
     ("lib/iam.rego", include_str!("../../policies/lib/iam.rego")),
     (
+        "lib/password.rego",
+        include_str!("../../policies/lib/password.rego"),
+    ),
+    (
         "sg_no_world_ssh_ipv4.rego",
         include_str!("../../policies/sg_no_world_ssh_ipv4.rego"),
     ),
@@ -183,6 +187,26 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "iam_no_passrole_star.rego",
         include_str!("../../policies/iam_no_passrole_star.rego"),
+    ),
+    (
+        "acct_password_min_length.rego",
+        include_str!("../../policies/acct_password_min_length.rego"),
+    ),
+    (
+        "acct_password_reuse.rego",
+        include_str!("../../policies/acct_password_reuse.rego"),
+    ),
+    (
+        "acct_password_complexity.rego",
+        include_str!("../../policies/acct_password_complexity.rego"),
+    ),
+    (
+        "acct_password_expiry.rego",
+        include_str!("../../policies/acct_password_expiry.rego"),
+    ),
+    (
+        "acct_password_policy_strong.rego",
+        include_str!("../../policies/acct_password_policy_strong.rego"),
     ),
 ];
 

@@ -329,6 +329,7 @@ const JUDGED: &[&str] = &[
     "aws_iam_role",
     "aws_iam_policy",
     "aws_iam_user",
+    "aws_iam_account_password_policy",
 ];
 
 fn build(
@@ -371,6 +372,9 @@ fn build(
             "aws_iam_role" => role(inst, &kids, &mut unknown, &mut notes),
             "aws_iam_policy" => policy(inst, &mut unknown, &mut notes),
             "aws_iam_user" => user(inst, &kids, &mut unknown, &mut notes),
+            "aws_iam_account_password_policy" => {
+                password_policy(inst, config_of(inst, config), &mut unknown)
+            }
             _ => continue,
         };
         let Some((resource_type, attributes)) = built else {
@@ -1207,6 +1211,58 @@ fn user(
         tags: tags(inst),
     };
     Some((iam::USER, u.to_value()))
+}
+
+/// The configuration expressions of an instance's resource block.
+fn config_of<'a>(inst: &Inst, config: &'a BTreeMap<String, Value>) -> Option<&'a Value> {
+    let prefix = if inst.module.is_empty() {
+        String::new()
+    } else {
+        format!("{}.", module_path(&inst.module))
+    };
+    config.get(&format!("{prefix}{}.{}", inst.rtype, inst.name))
+}
+
+/// `aws_iam_account_password_policy`: the account's one policy. An
+/// argument the configuration leaves out is IAM's default (the provider
+/// shows such optional, computed arguments as unknown); one it sets from a
+/// value unknown until apply is unknown.
+fn password_policy(inst: &Inst, exprs: Option<&Value>, unknown: &mut BTreeSet<String>) -> Built {
+    use holdfast_core::password_policy::{PasswordPolicy, Rules, TYPE};
+    let set_unknown = |k: &str| inst.is_unknown(k) && exprs.is_some_and(|e| e.get(k).is_some());
+    let mut int = |k: &str, default: i64| {
+        if set_unknown(k) {
+            unknown.insert(format!("policy.{k}"));
+        }
+        inst.after[k]
+            .as_i64()
+            .unwrap_or(default)
+            .clamp(0, i64::from(i32::MAX)) as i32
+    };
+    let minimum_password_length = int("minimum_password_length", 6);
+    let max_password_age = int("max_password_age", 0);
+    let password_reuse_prevention = int("password_reuse_prevention", 0);
+    let mut flag = |k: &str, default: bool| {
+        if set_unknown(k) {
+            unknown.insert(format!("policy.{k}"));
+        }
+        inst.after[k].as_bool().unwrap_or(default)
+    };
+    let rules = Rules {
+        minimum_password_length,
+        require_symbols: flag("require_symbols", false),
+        require_numbers: flag("require_numbers", false),
+        require_uppercase_characters: flag("require_uppercase_characters", false),
+        require_lowercase_characters: flag("require_lowercase_characters", false),
+        allow_users_to_change_password: flag("allow_users_to_change_password", true),
+        max_password_age,
+        password_reuse_prevention,
+        hard_expiry: flag("hard_expiry", false),
+    };
+    let p = PasswordPolicy {
+        policy: Setting::Set(rules),
+    };
+    Some((TYPE, p.to_value()))
 }
 
 /// A rule that cannot be judged on a resource because it reads values

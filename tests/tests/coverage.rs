@@ -1511,3 +1511,95 @@ async fn a_throttled_service_fails_only_its_own_partitions() {
         );
     }
 }
+
+async fn strict_password_policy(iam: &aws_sdk_iam::Client) {
+    iam.update_account_password_policy()
+        .minimum_password_length(14)
+        .require_symbols(true)
+        .require_numbers(true)
+        .require_uppercase_characters(true)
+        .require_lowercase_characters(true)
+        .allow_users_to_change_password(true)
+        .max_password_age(90)
+        .password_reuse_prevention(24)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The account password policy: weakened, then deleted, each is one drift
+/// healed by one call, read back by the SDK; and its compliance consequence
+/// names the ACCT rules it newly fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_password_policy_drifts_and_is_restored() {
+    let w = World::start("1s", &[REGION], false);
+    strict_password_policy(&w.iam).await;
+    w.env(REGION);
+    let ty = "aws.iam.password_policy";
+    let b = w.json(&["baseline", "create", ENV]);
+    assert_eq!(b["version"], 1);
+    w.json(&["enforcement", "set", ENV, "enforce"]);
+
+    let weakened = w
+        .drifts_and_heals(
+            ty,
+            "account",
+            async {
+                w.iam
+                    .update_account_password_policy()
+                    .minimum_password_length(8)
+                    .require_symbols(false)
+                    .require_numbers(true)
+                    .require_uppercase_characters(true)
+                    .require_lowercase_characters(true)
+                    .allow_users_to_change_password(true)
+                    .max_password_age(90)
+                    .password_reuse_prevention(24)
+                    .send()
+                    .await
+                    .unwrap();
+            },
+            &["policy.minimum_password_length", "policy.require_symbols"],
+            &["UpdateAccountPasswordPolicy min 14 symbols true numbers true upper true lower true change true max-age 90 reuse 24 hard-expiry false"],
+        )
+        .await;
+    assert_eq!(
+        change(&weakened, "policy.minimum_password_length")["old"],
+        14
+    );
+    assert_eq!(
+        change(&weakened, "policy.minimum_password_length")["new"],
+        8
+    );
+    let failing: Vec<&str> = weakened["compliance"]["newly_failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    for rule in ["ACCT-01", "ACCT-03", "ACCT-05"] {
+        assert!(failing.contains(&rule), "{rule} in {failing:?}");
+    }
+    let p = w.iam.get_account_password_policy().send().await.unwrap();
+    let p = p.password_policy().unwrap();
+    assert_eq!(p.minimum_password_length(), Some(14));
+    assert!(p.require_symbols());
+
+    let deleted = w
+        .drifts_and_heals(
+            ty,
+            "account",
+            async {
+                w.iam.delete_account_password_policy().send().await.unwrap();
+            },
+            &["policy"],
+            &["UpdateAccountPasswordPolicy min 14 symbols true numbers true upper true lower true change true max-age 90 reuse 24 hard-expiry false"],
+        )
+        .await;
+    assert_eq!(change(&deleted, "policy")["new"], "none");
+    let p = w.iam.get_account_password_policy().send().await.unwrap();
+    assert_eq!(
+        p.password_policy().unwrap().password_reuse_prevention(),
+        Some(24)
+    );
+}

@@ -3,6 +3,7 @@
 //! session, collection and remediation code never names a type.
 
 pub mod iam;
+pub mod password_policy;
 pub mod s3;
 pub mod sg;
 
@@ -81,6 +82,7 @@ pub fn supported() -> Vec<&'static str> {
         holdfast_core::iam::ROLE,
         holdfast_core::iam::POLICY,
         holdfast_core::iam::USER,
+        holdfast_core::password_policy::TYPE,
     ]
 }
 
@@ -92,6 +94,7 @@ impl Drivers {
             Arc::new(iam::Roles::new(cloud.clone())),
             Arc::new(iam::Policies::new(cloud.clone())),
             Arc::new(iam::Users::new(cloud.clone())),
+            Arc::new(password_policy::PasswordPolicies::new(cloud.clone())),
         ];
         Drivers {
             by_type: all

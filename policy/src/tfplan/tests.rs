@@ -275,3 +275,34 @@ fn split_security_group_rules_join_their_group() {
         "egress only to 10/8"
     );
 }
+
+#[test]
+fn the_account_password_policy_is_judged() {
+    let plan = parse(
+        r#"{"format_version": "1.2", "resource_changes": [
+            {"address": "aws_iam_account_password_policy.strict", "mode": "managed", "type": "aws_iam_account_password_policy", "name": "strict",
+             "change": {"actions": ["create"], "after": {"minimum_password_length": 10, "require_symbols": true, "require_numbers": true,
+                "require_uppercase_characters": true, "require_lowercase_characters": true, "max_password_age": 60,
+                "password_reuse_prevention": 24}, "after_unknown": {"expire_passwords": true, "hard_expiry": true, "id": true}}}],
+          "configuration": {"root_module": {"resources": [{"address": "aws_iam_account_password_policy.strict",
+             "expressions": {"minimum_password_length": {"constant_value": 10}}}]}}}"#,
+    )
+    .unwrap();
+    let v = verdicts(&plan);
+    let a = "aws_iam_account_password_policy.strict";
+    assert!(failed(&v, "ACCT-01", a), "10 < 14");
+    assert!(passed(&v, "ACCT-02", a));
+    assert!(passed(&v, "ACCT-03", a));
+    assert!(passed(&v, "ACCT-04", a));
+    assert!(failed(&v, "ACCT-05", a));
+    // hard_expiry is left out of the configuration: IAM's default (false).
+    assert!(
+        res(&plan, a).unknown.is_empty(),
+        "{:?}",
+        res(&plan, a).unknown
+    );
+    assert_eq!(
+        res(&plan, a).resource.attributes["policy"]["hard_expiry"],
+        false
+    );
+}
