@@ -590,42 +590,60 @@ impl Records {
         draft: Draft,
         fence: Option<&Fence>,
     ) -> Result<bool, Error> {
+        self.commit_audited_all(env, base, vec![draft], fence).await
+    }
+
+    /// Like [`Records::commit_audited`], with several consecutive entries
+    /// (each with its notice, if any) in the one transaction.
+    pub async fn commit_audited_all(
+        &self,
+        env: &str,
+        base: Txn,
+        drafts: Vec<Draft>,
+        fence: Option<&Fence>,
+    ) -> Result<bool, Error> {
         let head_key = Self::audit_head_key(env);
         for _ in 0..20 {
             let (head, head_rev) = match self.store.get(&head_key).await? {
                 Some(v) => (Some(decode::<Head>(&head_key, &v.value)?), v.mod_revision),
                 None => (None, 0),
             };
-            let entry = draft.clone().seal(head.as_ref(), now());
-            let entry_key = format!("{ROOT}/audit/{env}/{:020}", entry.seq);
-            let new_head = Head {
-                seq: entry.seq,
-                hash: entry.hash.clone(),
-            };
             let mut txn = base.clone();
-            if let Some((kind, resource, text, data)) = notice_for(&draft) {
-                let notice = Notice {
+            let mut last = head.clone();
+            let at = now();
+            for draft in &drafts {
+                let entry = draft.clone().seal(last.as_ref(), at.clone());
+                let entry_key = format!("{ROOT}/audit/{env}/{:020}", entry.seq);
+                if let Some((kind, resource, text, data)) = notice_for(draft) {
+                    let notice = Notice {
+                        seq: entry.seq,
+                        env: env.to_string(),
+                        at: entry.at.clone(),
+                        kind,
+                        resource,
+                        text,
+                        data,
+                    };
+                    txn = txn.put(Self::outbox_key(env, entry.seq), encode(&notice));
+                }
+                txn = txn
+                    .when(Condition::Absent(entry_key.clone()))
+                    .put(entry_key, encode(&entry));
+                last = Some(Head {
                     seq: entry.seq,
-                    env: env.to_string(),
-                    at: entry.at.clone(),
-                    kind,
-                    resource,
-                    text,
-                    data,
-                };
-                txn = txn.put(Self::outbox_key(env, entry.seq), encode(&notice));
+                    hash: entry.hash.clone(),
+                });
             }
             if let Some(f) = fence {
                 txn = txn.when(Condition::Revision(f.key.clone(), f.revision));
             }
+            let new_head = last.expect("at least one draft");
             txn = txn
                 .when(if head_rev == 0 {
                     Condition::Absent(head_key.clone())
                 } else {
                     Condition::Revision(head_key.clone(), head_rev)
                 })
-                .when(Condition::Absent(entry_key.clone()))
-                .put(entry_key, encode(&entry))
                 .put(head_key.clone(), encode(&new_head));
             if self.store.commit(txn).await? {
                 return Ok(true);
@@ -1252,8 +1270,36 @@ impl Records {
     ) -> Result<(), Error> {
         let key = format!("{ROOT}/drift/{}/{}", d.env, d.id);
         let actor = format!("controller:{}", d.decided_by);
-        self.fenced_put(&d.env, key, encode(d), fence, &actor, action)
+        let value = encode(d);
+        let mut drafts = vec![Draft {
+            actor: actor.clone(),
+            action: action.to_string(),
+            subject: key.clone(),
+            detail: Value::Null,
+            record: Some(value.clone()),
+        }];
+        // A drift that makes the resource fail rules is also a compliance
+        // regression: an entry (and notice) of its own.
+        if matches!(action, "drift detected" | "drift changed")
+            && !d.compliance.newly_failing.is_empty()
+        {
+            drafts.push(Draft {
+                actor: actor.clone(),
+                action: "compliance.regression".into(),
+                // Not the drift record's key: this entry digests no record.
+                subject: format!("{key}#compliance"),
+                detail: serde_json::json!({
+                    "drift_id": d.id,
+                    "resource": {"type": d.resource.resource_type, "id": d.resource.id, "region": d.resource.region},
+                    "newly_failing": d.compliance.newly_failing,
+                }),
+                record: None,
+            });
+        }
+        let txn = Txn::new().put(key, value);
+        self.commit_audited_all(&d.env, txn, drafts, Some(fence))
             .await
+            .map(drop)
     }
 
     pub async fn list_drift(&self, env: &str) -> Result<Vec<DriftRecord>, Error> {
@@ -1322,7 +1368,7 @@ fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
                 .map(|c| c.iter().filter_map(|c| c["path"].as_str()).collect())
                 .unwrap_or_default();
             let res = resource(&r);
-            let mut text = match r["kind"].as_str() {
+            let text = match r["kind"].as_str() {
                 Some("modified") => format!(
                     "{res} drifted: {} changed ({})",
                     paths.len(),
@@ -1331,14 +1377,6 @@ fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
                 Some(kind) => format!("{res} {kind}"),
                 None => format!("{res} drifted"),
             };
-            // The compliance regression travels with the drift notice.
-            let failing: Vec<&str> = r["compliance"]["newly_failing"]
-                .as_array()
-                .map(|f| f.iter().filter_map(|f| f["rule"].as_str()).collect())
-                .unwrap_or_default();
-            if !failing.is_empty() {
-                text.push_str(&format!("; newly fails {}", failing.join(", ")));
-            }
             Some((
                 "drift".into(),
                 Some(res),
@@ -1376,6 +1414,32 @@ fn notice_for(d: &Draft) -> Option<(String, Option<String>, String, Value)> {
                 Some(res.clone()),
                 format!("remediation of {res} {status}: {last}"),
                 serde_json::json!({"remediation_id": r["id"], "status": status, "actions": r["actions"]}),
+            ))
+        }
+        "compliance.regression" => {
+            let r = &d.detail["resource"];
+            let res = format!(
+                "{}/{}/{}",
+                r["type"].as_str().unwrap_or("?"),
+                r["region"].as_str().unwrap_or("?"),
+                r["id"].as_str().unwrap_or("?")
+            );
+            let rules: Vec<String> = d.detail["newly_failing"]
+                .as_array()?
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({})",
+                        f["rule"].as_str().unwrap_or("?"),
+                        f["severity"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            Some((
+                "compliance".into(),
+                Some(res.clone()),
+                format!("{res} newly fails {} after drift", rules.join(", ")),
+                d.detail.clone(),
             ))
         }
         "compliance.scan" => {

@@ -36,7 +36,7 @@ fn resource(i: usize) -> Resource {
         _ => (
             "aws.iam.user",
             json!({"name": format!("u{i}"), "path": "/", "inline_policies": {}, "attached_policies": {}, "groups": {"devs": true},
-                   "console_login": i.is_multiple_of(3), "access_keys": {"AKIA": {"status": "Active"}}, "mfa_devices": {}, "permissions_boundary": "none", "tags": {}}),
+                   "console_login": i.is_multiple_of(3), "access_keys": {"AKIA": {"status": "Active", "created": "2026-01-01T00:00:00Z"}}, "mfa_devices": {}, "permissions_boundary": "none", "tags": {}}),
         ),
     };
     Resource {

@@ -1361,6 +1361,7 @@ async fn two_regions_with_iam_collected_once_per_account() {
     let expect: Vec<(String, String)> = [
         ("eu-west-1", "aws.ec2.security_group"),
         ("eu-west-1", BUCKET),
+        ("global", "aws.iam.password_policy"),
         ("global", POLICY),
         ("global", ROLE),
         ("global", USER),

@@ -924,7 +924,11 @@ async fn notices_survive_a_receiver_outage_and_a_restart_exactly_once_in_order()
             let a = e["action"].as_str().unwrap();
             matches!(
                 a,
-                "drift detected" | "drift changed" | "enforcement.pause" | "enforcement.resume"
+                "drift detected"
+                    | "drift changed"
+                    | "compliance.regression"
+                    | "enforcement.pause"
+                    | "enforcement.resume"
             ) || ["applied", "conflict", "failed", "noop", "abandoned"]
                 .iter()
                 .any(|s| a == format!("remediation {s}"))
@@ -964,16 +968,25 @@ async fn notices_survive_a_receiver_outage_and_a_restart_exactly_once_in_order()
             .contains("ingress[\"tcp:22-22:0.0.0.0/0\"]"),
         "{drift:#}"
     );
-    assert!(
-        drift["text"]
-            .as_str()
-            .unwrap()
-            .contains("newly fails SG-01"),
-        "the compliance regression is in the notice: {drift:#}"
-    );
     assert!(drift["data"]["compliance"]["newly_failing"]
         .as_array()
         .is_some_and(|f| !f.is_empty()));
+    // The compliance regression the drift caused is a notice of its own,
+    // right after the drift's.
+    let regression = bodies
+        .iter()
+        .find(|b| b["kind"] == "compliance")
+        .unwrap_or_else(|| panic!("a compliance notice: {kinds:?}"));
+    assert_eq!(regression["resource"], drift["resource"]);
+    assert_eq!(regression["data"]["drift_id"], drift["data"]["drift_id"]);
+    assert_eq!(regression["seq"], drift["seq"].as_u64().unwrap() + 1);
+    assert!(
+        regression["text"]
+            .as_str()
+            .unwrap()
+            .contains("newly fails SG-01 (high)"),
+        "{regression:#}"
+    );
     let pause = bodies.iter().find(|b| b["kind"] == "pause").unwrap();
     assert!(
         pause["text"].as_str().unwrap().contains("paused by carol"),

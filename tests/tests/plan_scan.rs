@@ -169,18 +169,26 @@ fn junit_output_is_well_formed_and_agrees_with_the_findings() {
 #[test]
 fn exit_codes_follow_the_threshold() {
     let iam = fixture("checkov-tf1.1-iam-inline-and-managed-policies.json");
-    // Medium and low findings only.
-    let out = scan(&[&iam]);
+    // High (iam:* on * passes any role), medium and low findings; none
+    // critical.
+    let out = scan(&[&iam, "--fail-on", "critical"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("IAM-12"),
         "findings are listed: {}",
         out.stdout
     );
+    let out = scan(&[&iam]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 finding(s) at or above high"),
+        "{}",
+        out.stderr
+    );
     let out = scan(&[&iam, "--fail-on", "medium"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains("1 finding(s) at or above medium"),
+        out.stderr.contains("3 finding(s) at or above medium"),
         "{}",
         out.stderr
     );
