@@ -56,9 +56,38 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
         }
     };
     let (region, id) = (target.region.as_str(), target.id.as_str());
+    // Desired null: delete an added resource; expected null: recreate a
+    // removed one.
+    let expected: Value = serde_json::from_slice(&r.expected_json).unwrap_or(Value::Null);
+    let (delete, recreate) = (desired.is_null(), expected.is_null() && !desired.is_null());
 
     let current = match driver.read(region, id).await {
         Ok(Some(v)) => v,
+        Ok(None) if delete => {
+            result.observed_after_json = holdfast_core::canonical_bytes(&Value::Null);
+            return fail(
+                result,
+                RemediationOutcome::Noop,
+                format!("{id} is already gone"),
+            );
+        }
+        Ok(None) if recreate => {
+            return match driver.create(region, id, &desired).await {
+                Ok(actions) => {
+                    result.actions = actions;
+                    verify(driver.as_ref(), region, id, &desired, result).await
+                }
+                Err((actions, e)) => {
+                    result.actions = actions;
+                    let n = result.actions.len();
+                    fail(
+                        result,
+                        RemediationOutcome::Failed,
+                        format!("recreating failed after {n} successful call(s): {e}"),
+                    )
+                }
+            };
+        }
         Ok(None) => {
             return fail(
                 result,
@@ -74,6 +103,23 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
             )
         }
     };
+    if recreate {
+        result.observed_after_json = holdfast_core::canonical_bytes(&current);
+        let same = Hash::of(&current) == Hash::of(&desired);
+        return fail(
+            result,
+            if same {
+                RemediationOutcome::Noop
+            } else {
+                RemediationOutcome::Conflict
+            },
+            if same {
+                format!("{id} exists again and matches the baseline")
+            } else {
+                format!("{id} exists again (made by someone else); nothing changed")
+            },
+        );
+    }
     let current_hash = Hash::of(&current);
     if current_hash == Hash::of(&desired) {
         result.observed_after_json = holdfast_core::canonical_bytes(&current);
@@ -84,10 +130,7 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
         );
     }
     if current_hash != expected_hash {
-        let changes = holdfast_core::diff_values(
-            &serde_json::from_slice(&r.expected_json).unwrap_or(Value::Null),
-            &current,
-        );
+        let changes = holdfast_core::diff_values(&expected, &current);
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         result.observed_after_json = holdfast_core::canonical_bytes(&current);
         return fail(
@@ -103,6 +146,23 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
             ),
         );
     }
+    if delete {
+        return match driver.delete(region, id, &current).await {
+            Ok(actions) => {
+                result.actions = actions;
+                verify(driver.as_ref(), region, id, &Value::Null, result).await
+            }
+            Err((actions, e)) => {
+                result.actions = actions;
+                let n = result.actions.len();
+                fail(
+                    result,
+                    RemediationOutcome::Failed,
+                    format!("deleting failed after {n} successful call(s): {e}"),
+                )
+            }
+        };
+    }
 
     match driver.apply(region, id, &desired, &current).await {
         Ok(actions) => result.actions = actions,
@@ -116,23 +176,48 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
             );
         }
     }
-    match driver.read(region, id).await {
-        Ok(Some(after)) => {
+    verify(driver.as_ref(), region, id, &desired, result).await
+}
+
+/// Re-reads the resource after the calls and compares it with `desired`
+/// (null: the resource must be gone).
+async fn verify(
+    driver: &dyn crate::drivers::Driver,
+    region: &str,
+    id: &str,
+    desired: &Value,
+    mut result: RemediationResult,
+) -> RemediationResult {
+    let n = result.actions.len();
+    let (outcome, message) = match driver.read(region, id).await {
+        Ok(after) => {
+            let after = after.unwrap_or(Value::Null);
             result.observed_after_json = holdfast_core::canonical_bytes(&after);
-            if Hash::of(&after) == Hash::of(&desired) {
-                let n = result.actions.len();
-                fail(
-                    result,
+            if Hash::of(&after) == Hash::of(desired) {
+                (
                     RemediationOutcome::Applied,
-                    format!("{n} call(s); re-read matches the baseline"),
+                    if desired.is_null() {
+                        format!("{n} call(s); {id} is gone")
+                    } else {
+                        format!("{n} call(s); re-read matches the baseline")
+                    },
+                )
+            } else if after.is_null() {
+                (
+                    RemediationOutcome::Failed,
+                    format!("{id} disappeared after the calls"),
+                )
+            } else if desired.is_null() {
+                (
+                    RemediationOutcome::Failed,
+                    format!("{id} still exists after the calls"),
                 )
             } else {
-                let paths: Vec<String> = holdfast_core::diff_values(&desired, &after)
+                let paths: Vec<String> = holdfast_core::diff_values(desired, &after)
                     .into_iter()
                     .map(|c| c.path)
                     .collect();
-                fail(
-                    result,
+                (
                     RemediationOutcome::Failed,
                     format!(
                         "re-read still differs from the baseline at {}",
@@ -141,15 +226,12 @@ pub async fn execute(drivers: &Drivers, r: &Remediation) -> RemediationResult {
                 )
             }
         }
-        Ok(None) => fail(
-            result,
-            RemediationOutcome::Failed,
-            format!("{id} disappeared after the calls"),
-        ),
-        Err(e) => fail(
-            result,
+        Err(e) => (
             RemediationOutcome::Failed,
             format!("calls made but the re-read failed: {e}"),
         ),
-    }
+    };
+    result.outcome = outcome as i32;
+    result.message = message;
+    result
 }

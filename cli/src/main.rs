@@ -309,6 +309,13 @@ enum EnvCmd {
         /// "" for none.
         #[arg(long, value_delimiter = ',')]
         ignore_paths: Option<Vec<String>>,
+        /// In enforce mode, delete resources that are not in the baseline
+        /// (never a bucket that holds objects).
+        #[arg(long)]
+        delete_added: Option<bool>,
+        /// In enforce mode, recreate baseline resources that were deleted.
+        #[arg(long)]
+        recreate_removed: Option<bool>,
     },
 }
 
@@ -872,9 +879,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             flap_window,
             enforce_types,
             ignore_paths,
+            delete_added,
+            recreate_removed,
         }) => {
             let env = client
                 .set_safety(admin::SetSafetyRequest {
+                    delete_added,
+                    recreate_removed,
                     name,
                     max_remediations_per_minute,
                     flap_threshold,

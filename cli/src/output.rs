@@ -97,6 +97,8 @@ fn env_json(e: &admin::Environment) -> Value {
             "flap_window_seconds": s.flap_window_seconds,
             "enforce_types": s.enforce_types,
             "ignore_paths": s.ignore_paths,
+            "delete_added": s.delete_added,
+            "recreate_removed": s.recreate_removed,
         })),
         "compliance": e.compliance.as_ref().map(|c| json!({
             "frameworks": c.frameworks,
@@ -280,6 +282,19 @@ impl Output {
             if !s.ignore_paths.is_empty() {
                 println!("ignored:      {}", s.ignore_paths.join(", "));
             }
+            println!(
+                "lifecycle:    added resources {}, removed ones {}",
+                if s.delete_added {
+                    "deleted"
+                } else {
+                    "reported"
+                },
+                if s.recreate_removed {
+                    "recreated"
+                } else {
+                    "reported"
+                }
+            );
         }
         for w in &e.webhooks {
             println!("webhook:      {} ({}) id {}", w.url, w.format, w.id);

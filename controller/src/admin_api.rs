@@ -647,6 +647,12 @@ impl AdminService for AdminApi {
                 if let Some(v) = r.flap_window_seconds {
                     s.flap_window_seconds = v;
                 }
+                if let Some(v) = r.delete_added {
+                    s.delete_added = v;
+                }
+                if let Some(v) = r.recreate_removed {
+                    s.recreate_removed = v;
+                }
                 if r.set_enforce_types {
                     let types: Vec<String> = r
                         .enforce_types
@@ -722,14 +728,32 @@ impl AdminService for AdminApi {
                     .ok()
                     .map(|i| part[i].attributes.clone())
             });
+            let lifecycle = |op, attrs: &serde_json::Value| match holdfast_core::plan_lifecycle(
+                &k.resource_type,
+                op,
+                attrs,
+            ) {
+                Ok(p) => (p.into_iter().map(|a| a.summary).collect(), None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
             let (actions, unplannable) = match (d.kind, &desired, &d.observed) {
+                (holdfast_core::DriftKind::Added, _, Some(observed))
+                    if env.safety.delete_added =>
+                {
+                    lifecycle(holdfast_core::Lifecycle::Delete, observed)
+                }
                 (holdfast_core::DriftKind::Added, _, _) => (
                     Vec::new(),
-                    Some("added: reported, never deleted".to_string()),
+                    Some("added: reported, not deleted (env set --delete-added true allows it)".to_string()),
                 ),
+                (holdfast_core::DriftKind::Removed, Some(desired), _)
+                    if env.safety.recreate_removed =>
+                {
+                    lifecycle(holdfast_core::Lifecycle::Recreate, desired)
+                }
                 (holdfast_core::DriftKind::Removed, _, _) => (
                     Vec::new(),
-                    Some("removed: reported, never recreated".to_string()),
+                    Some("removed: reported, not recreated (env set --recreate-removed true allows it)".to_string()),
                 ),
                 (_, Some(desired), Some(observed)) => {
                     let desired = ignore.keep_current(desired, observed);

@@ -152,6 +152,8 @@ pub fn env_to_wire(
             flap_window_seconds: e.safety.flap_window_seconds,
             enforce_types: e.safety.enforce_types.clone(),
             ignore_paths: e.safety.ignore_paths.clone(),
+            delete_added: e.safety.delete_added,
+            recreate_removed: e.safety.recreate_removed,
         }),
         webhooks: e
             .webhooks

@@ -455,20 +455,36 @@ impl Decider {
                     r
                 }
             };
-            if self.env.mode == Mode::Enforce && d.kind == DriftKind::Modified {
-                let desired = base
-                    .binary_search_by(|b| b.id.as_str().cmp(&d.id))
-                    .ok()
-                    .map(|i| base[i].attributes.clone());
-                if let Some(desired) = desired {
-                    let desired = match &d.observed {
-                        Some(observed) if !ignore.is_empty() => {
-                            Arc::new(ignore.keep_current(&desired, observed))
-                        }
-                        _ => desired,
-                    };
-                    self.enforce(rk, rec, d, &desired, version).await;
+            if self.env.mode != Mode::Enforce {
+                continue;
+            }
+            let baseline_attrs = base
+                .binary_search_by(|b| b.id.as_str().cmp(&d.id))
+                .ok()
+                .map(|i| base[i].attributes.clone());
+            match d.kind {
+                DriftKind::Modified => {
+                    if let Some(desired) = baseline_attrs {
+                        let desired = match &d.observed {
+                            Some(observed) if !ignore.is_empty() => {
+                                Arc::new(ignore.keep_current(&desired, observed))
+                            }
+                            _ => desired,
+                        };
+                        self.enforce(rk, rec, d, &desired, version).await;
+                    }
                 }
+                // Whole resources only where the environment allows it.
+                DriftKind::Added if self.env.safety.delete_added => {
+                    self.enforce(rk, rec, d, &serde_json::Value::Null, version)
+                        .await;
+                }
+                DriftKind::Removed if self.env.safety.recreate_removed => {
+                    if let Some(desired) = baseline_attrs {
+                        self.enforce(rk, rec, d, &desired, version).await;
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -733,7 +749,11 @@ impl Decider {
         {
             return;
         }
-        let Some(observed) = &d.observed else { return };
+        // Removed: nothing observed (the resource is to be recreated).
+        let observed = d
+            .observed
+            .clone()
+            .unwrap_or_else(|| Arc::new(serde_json::Value::Null));
         let held = if let Some(note) = crate::gates::type_not_enforced(&self.env.safety, &rk.1) {
             Some(note)
         } else if let Some(p) = self.env.paused(&rk.1, &rk.2, &now()) {
@@ -764,7 +784,14 @@ impl Decider {
                 return;
             }
         }
-        let planned = match plan_remediation(&rk.1, desired, observed) {
+        let planned = if desired.is_null() {
+            holdfast_core::plan_lifecycle(&rk.1, holdfast_core::Lifecycle::Delete, &observed)
+        } else if observed.is_null() {
+            holdfast_core::plan_lifecycle(&rk.1, holdfast_core::Lifecycle::Recreate, desired)
+        } else {
+            plan_remediation(&rk.1, desired, &observed)
+        };
+        let planned = match planned {
             Ok(p) => p,
             Err(PlanError::Unenforceable(reason)) => {
                 let note = format!("unenforceable: {reason}");
@@ -801,7 +828,7 @@ impl Decider {
             created_at: at.clone(),
             updated_at: at,
             desired: desired.clone(),
-            expected: (**observed).clone(),
+            expected: (*observed).clone(),
             expected_hash: hash.clone(),
             decided_by: self.hub.controller_id.clone(),
         };
@@ -830,8 +857,12 @@ impl Decider {
                 region: rk.0.clone(),
             }),
             desired_json: holdfast_core::canonical_bytes(desired),
-            expected_json: holdfast_core::canonical_bytes(observed),
-            expected_hash: d.observed_hash.map(|h| h.0.to_vec()).unwrap_or_default(),
+            expected_json: holdfast_core::canonical_bytes(&observed),
+            expected_hash: d
+                .observed_hash
+                .unwrap_or_else(|| holdfast_core::Hash::of(&observed))
+                .0
+                .to_vec(),
         });
         match self.hub.send_to_agent(&self.env.account, msg).await {
             Ok(()) => {

@@ -136,6 +136,13 @@ pub struct Safety {
     /// `holdfast_core::paths`), e.g. tags owned by another system.
     #[serde(default)]
     pub ignore_paths: Vec<String>,
+    /// In enforce mode, delete `added` resources (off by default).
+    #[serde(default)]
+    pub delete_added: bool,
+    /// In enforce mode, recreate `removed` resources from the baseline (off
+    /// by default).
+    #[serde(default)]
+    pub recreate_removed: bool,
 }
 
 impl Default for Safety {
@@ -149,6 +156,8 @@ impl Default for Safety {
             flap_window_seconds: 600,
             enforce_types: Vec::new(),
             ignore_paths: Vec::new(),
+            delete_added: false,
+            recreate_removed: false,
         }
     }
 }

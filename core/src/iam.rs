@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::plan::{PlanError, PlannedAction};
+use crate::plan::{Lifecycle, PlanError, PlannedAction};
 use crate::setting::Setting;
 use crate::types::{Scope, TypeInfo};
 
@@ -32,6 +32,7 @@ pub(crate) const ROLE_INFO: TypeInfo = TypeInfo {
             &Role::from_value(c).map_err(PlanError::Invalid)?,
         ))
     },
+    lifecycle: role_lifecycle,
 };
 
 pub(crate) const POLICY_INFO: TypeInfo = TypeInfo {
@@ -44,6 +45,7 @@ pub(crate) const POLICY_INFO: TypeInfo = TypeInfo {
             &ManagedPolicy::from_value(c).map_err(PlanError::Invalid)?,
         ))
     },
+    lifecycle: policy_lifecycle,
 };
 
 pub(crate) const USER_INFO: TypeInfo = TypeInfo {
@@ -56,7 +58,55 @@ pub(crate) const USER_INFO: TypeInfo = TypeInfo {
             &User::from_value(c).map_err(PlanError::Invalid)?,
         ))
     },
+    lifecycle: user_lifecycle,
 };
+
+fn role_lifecycle(op: Lifecycle, value: &Value) -> Result<Vec<PlannedAction>, PlanError> {
+    let r = Role::from_value(value).map_err(PlanError::Invalid)?;
+    Ok(match op {
+        Lifecycle::Recreate => vec![
+            op.step(format!("CreateRole {}", r.name)),
+            op.step("restore its policies, boundary and tags from the baseline"),
+        ],
+        Lifecycle::Delete => vec![
+            op.step("detach and delete its policies, remove it from instance profiles"),
+            op.step(format!("DeleteRole {}", r.name)),
+        ],
+    })
+}
+
+fn policy_lifecycle(op: Lifecycle, value: &Value) -> Result<Vec<PlannedAction>, PlanError> {
+    let p = ManagedPolicy::from_value(value).map_err(PlanError::Invalid)?;
+    Ok(match op {
+        Lifecycle::Recreate => vec![op.step(format!("CreatePolicy {} at {}", p.name, p.path))],
+        Lifecycle::Delete => vec![
+            op.step("detach it from every role, user and group; delete its older versions"),
+            op.step(format!("DeletePolicy {}", p.arn)),
+        ],
+    })
+}
+
+fn user_lifecycle(op: Lifecycle, value: &Value) -> Result<Vec<PlannedAction>, PlanError> {
+    let u = User::from_value(value).map_err(PlanError::Invalid)?;
+    match op {
+        Lifecycle::Recreate
+            if u.console_login || !u.access_keys.is_empty() || !u.mfa_devices.is_empty() =>
+        {
+            Err(PlanError::Unenforceable(format!(
+                "user {}'s access keys, console password and MFA devices cannot be recreated",
+                u.name
+            )))
+        }
+        Lifecycle::Recreate => Ok(vec![
+            op.step(format!("CreateUser {}", u.name)),
+            op.step("restore its policies, groups, boundary and tags from the baseline"),
+        ]),
+        Lifecycle::Delete => Ok(vec![
+            op.step("delete its access keys, login profile, MFA devices and inline policies; detach its policies; remove it from its groups"),
+            op.step(format!("DeleteUser {}", u.name)),
+        ]),
+    }
+}
 
 /// A set of names or ARNs: `{member: true}`.
 pub type Set = BTreeMap<String, bool>;

@@ -24,6 +24,6 @@ pub mod types;
 
 pub use canonical::{canonical_bytes, Hash};
 pub use diff::{diff_partition, diff_values, Change, Drift, DriftKind};
-pub use plan::{plan_remediation, PlanError, PlannedAction};
+pub use plan::{plan_lifecycle, plan_remediation, Lifecycle, PlanError, PlannedAction};
 pub use resource::{ObservedResource, ResourceKey};
 pub use types::{type_info, Scope, TypeInfo, SUPPORTED_TYPES};

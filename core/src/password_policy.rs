@@ -18,6 +18,11 @@ pub(crate) const TYPE_INFO: TypeInfo = TypeInfo {
     scope: Scope::Global,
     validate: validate_value,
     plan: plan_value,
+    lifecycle: |_, _| {
+        Err(PlanError::Unenforceable(
+            "an account always has exactly one password policy resource".into(),
+        ))
+    },
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

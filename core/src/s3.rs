@@ -26,7 +26,25 @@ pub(crate) const TYPE_INFO: TypeInfo = TypeInfo {
     scope: Scope::Regional,
     validate: validate_value,
     plan: plan_value,
+    lifecycle: lifecycle_value,
 };
+
+fn lifecycle_value(
+    op: crate::plan::Lifecycle,
+    value: &Value,
+) -> Result<Vec<PlannedAction>, PlanError> {
+    let b = Bucket::from_value(value).map_err(PlanError::Invalid)?;
+    Ok(match op {
+        crate::plan::Lifecycle::Recreate => vec![
+            op.step(format!("CreateBucket {}", b.name)),
+            op.step("restore its settings from the baseline"),
+        ],
+        crate::plan::Lifecycle::Delete => vec![op.step(format!(
+            "DeleteBucket {} if it holds no object (holdfast never deletes data)",
+            b.name
+        ))],
+    })
+}
 
 /// A bucket in canonical form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,27 @@ pub(crate) const TYPE_INFO: TypeInfo = TypeInfo {
     scope: Scope::Regional,
     validate: validate_value,
     plan: plan_value,
+    lifecycle: lifecycle_value,
 };
+
+fn lifecycle_value(
+    op: crate::plan::Lifecycle,
+    value: &Value,
+) -> Result<Vec<PlannedAction>, PlanError> {
+    let g = SecurityGroup::from_value(value).map_err(PlanError::Invalid)?;
+    match op {
+        crate::plan::Lifecycle::Recreate => Err(PlanError::Unenforceable(format!(
+            "group {} cannot be recreated under its id (a new group gets a new id); recreate it and re-baseline",
+            g.group_id
+        ))),
+        crate::plan::Lifecycle::Delete if g.name == "default" => Err(PlanError::Unenforceable(
+            "a VPC's default group cannot be deleted".into(),
+        )),
+        crate::plan::Lifecycle::Delete => Ok(vec![
+            op.step(format!("DeleteSecurityGroup {}", g.group_id))
+        ]),
+    }
+}
 
 /// A security group in canonical form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

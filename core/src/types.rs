@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::plan::{PlanError, PlannedAction};
+use crate::plan::{Lifecycle, PlanError, PlannedAction};
 
 /// Whether a type's resources live in a region or once per account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub struct TypeInfo {
     pub validate: fn(&Value) -> Result<Value, String>,
     /// Plans the API actions that turn `current` into `desired`.
     pub plan: fn(desired: &Value, current: &Value) -> Result<Vec<PlannedAction>, PlanError>,
+    /// Plans deleting a resource (given what is there) or recreating it
+    /// (given the baseline).
+    pub lifecycle: fn(Lifecycle, &Value) -> Result<Vec<PlannedAction>, PlanError>,
 }
 
 impl std::fmt::Debug for TypeInfo {

@@ -7,7 +7,9 @@
 //!
 //! `cargo bench -p holdfast-policy --bench tfplan [-- N...]` (default 1000
 //! and 10000). Reports loading the rules once, and the best of 5 of
-//! parse + join + judge. Generating the plan text is not timed.
+//! parse + join + judge. Generating the plan text is not timed. With
+//! `HOLDFAST_BENCH_PLANS=DIR` the plans are also written to
+//! `DIR/plan-N.json`, to time `holdfast scan` on them end to end.
 
 use std::time::{Duration, Instant};
 
@@ -121,6 +123,9 @@ fn main() {
     );
     for n in sizes {
         let text = plan(n);
+        if let Ok(dir) = std::env::var("HOLDFAST_BENCH_PLANS") {
+            std::fs::write(format!("{dir}/plan-{n}.json"), &text).unwrap();
+        }
         let mut best = Duration::MAX;
         let mut last = None;
         for _ in 0..5 {

@@ -217,6 +217,117 @@ impl Driver for Roles {
         Ok(self.read_role(id).await?.map(|r| r.to_value()))
     }
 
+    async fn create(
+        &self,
+        _region: &str,
+        id: &str,
+        desired: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let want = Role::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
+        let mut req = self
+            .cloud
+            .iam()
+            .create_role()
+            .role_name(id)
+            .path(&want.path)
+            .assume_role_policy_document(want.trust_policy.to_string())
+            .max_session_duration(want.max_session_duration);
+        if !want.description.is_empty() {
+            req = req.description(&want.description);
+        }
+        req.send()
+            .await
+            .map_err(|e| (vec![], call_failed("CreateRole", id, e)))?;
+        let done = vec![format!("CreateRole {id}")];
+        let current = match self.read_role(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Err((
+                    done,
+                    CloudError(format!("{id} is not there after CreateRole")),
+                ))
+            }
+            Err(e) => return Err((done, e)),
+        };
+        let actions = holdfast_core::iam::plan_role(&want, &current)
+            .map_err(|e| (done.clone(), CloudError(e.to_string())))?;
+        prefixed(done, apply_all(&self.cloud, id, actions).await)
+    }
+
+    async fn delete(
+        &self,
+        _region: &str,
+        id: &str,
+        _current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let iam = self.cloud.iam();
+        let mut done = Vec::new();
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListAttachedRolePolicies", id, e)))?;
+        for p in attached.attached_policies() {
+            let arn = p.policy_arn().unwrap_or_default();
+            iam.detach_role_policy()
+                .role_name(id)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DetachRolePolicy", id, e)))?;
+            done.push(format!("DetachRolePolicy {arn}"));
+        }
+        let inline = iam
+            .list_role_policies()
+            .role_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListRolePolicies", id, e)))?;
+        for name in inline.policy_names() {
+            iam.delete_role_policy()
+                .role_name(id)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DeleteRolePolicy", id, e)))?;
+            done.push(format!("DeleteRolePolicy {name}"));
+        }
+        let profiles = iam
+            .list_instance_profiles_for_role()
+            .role_name(id)
+            .send()
+            .await
+            .map_err(|e| {
+                (
+                    done.clone(),
+                    call_failed("ListInstanceProfilesForRole", id, e),
+                )
+            })?;
+        for p in profiles.instance_profiles() {
+            let name = p.instance_profile_name();
+            iam.remove_role_from_instance_profile()
+                .role_name(id)
+                .instance_profile_name(name)
+                .send()
+                .await
+                .map_err(|e| {
+                    (
+                        done.clone(),
+                        call_failed("RemoveRoleFromInstanceProfile", id, e),
+                    )
+                })?;
+            done.push(format!("RemoveRoleFromInstanceProfile {name}"));
+        }
+        iam.delete_role()
+            .role_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("DeleteRole", id, e)))?;
+        done.push(format!("DeleteRole {id}"));
+        Ok(done)
+    }
+
     async fn apply(
         &self,
         _region: &str,
@@ -400,6 +511,131 @@ impl Driver for Policies {
 
     async fn read(&self, _region: &str, id: &str) -> Result<Option<Value>, CloudError> {
         Ok(self.read_policy(id).await?.map(|p| p.to_value()))
+    }
+
+    async fn create(
+        &self,
+        _region: &str,
+        id: &str,
+        desired: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let want = ManagedPolicy::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
+        let mut req = self
+            .cloud
+            .iam()
+            .create_policy()
+            .policy_name(id)
+            .path(&want.path)
+            .policy_document(want.document.to_string());
+        if !want.description.is_empty() {
+            req = req.description(&want.description);
+        }
+        let created = req
+            .send()
+            .await
+            .map_err(|e| (vec![], call_failed("CreatePolicy", id, e)))?;
+        let done = vec![format!("CreatePolicy {id}")];
+        let arn = created
+            .policy()
+            .and_then(|p| p.arn())
+            .unwrap_or_default()
+            .to_string();
+        if arn != want.arn {
+            return Err((
+                done,
+                CloudError(format!(
+                    "the new policy's ARN is {arn}, not the baseline's {}",
+                    want.arn
+                )),
+            ));
+        }
+        let current = match self.read_policy(id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Err((
+                    done,
+                    CloudError(format!("{id} is not there after CreatePolicy")),
+                ))
+            }
+            Err(e) => return Err((done, e)),
+        };
+        let actions = holdfast_core::iam::plan_policy(&want, &current)
+            .map_err(|e| (done.clone(), CloudError(e.to_string())))?;
+        prefixed(done, apply_all(&self.cloud, &want.arn, actions).await)
+    }
+
+    async fn delete(
+        &self,
+        _region: &str,
+        id: &str,
+        current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let p = ManagedPolicy::from_value(current).map_err(|e| (vec![], CloudError(e)))?;
+        let iam = self.cloud.iam();
+        let arn = p.arn.as_str();
+        let mut done = Vec::new();
+        let entities = iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListEntitiesForPolicy", id, e)))?;
+        for r in entities.policy_roles() {
+            let name = r.role_name().unwrap_or_default();
+            iam.detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DetachRolePolicy", name, e)))?;
+            done.push(format!("DetachRolePolicy {name}"));
+        }
+        for u in entities.policy_users() {
+            let name = u.user_name().unwrap_or_default();
+            iam.detach_user_policy()
+                .user_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DetachUserPolicy", name, e)))?;
+            done.push(format!("DetachUserPolicy {name}"));
+        }
+        for g in entities.policy_groups() {
+            let name = g.group_name().unwrap_or_default();
+            iam.detach_group_policy()
+                .group_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DetachGroupPolicy", name, e)))?;
+            done.push(format!("DetachGroupPolicy {name}"));
+        }
+        let versions = iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListPolicyVersions", id, e)))?;
+        for v in versions.versions() {
+            if v.is_default_version() {
+                continue;
+            }
+            let vid = v.version_id().unwrap_or_default();
+            iam.delete_policy_version()
+                .policy_arn(arn)
+                .version_id(vid)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DeletePolicyVersion", id, e)))?;
+            done.push(format!("DeletePolicyVersion {vid}"));
+        }
+        iam.delete_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("DeletePolicy", id, e)))?;
+        done.push(format!("DeletePolicy {arn}"));
+        Ok(done)
     }
 
     async fn apply(
@@ -651,6 +887,138 @@ impl Driver for Users {
         Ok(self.read_user(id).await?.map(|u| u.to_value()))
     }
 
+    async fn create(
+        &self,
+        _region: &str,
+        id: &str,
+        desired: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let want = User::from_value(desired).map_err(|e| (vec![], CloudError(e)))?;
+        self.cloud
+            .iam()
+            .create_user()
+            .user_name(id)
+            .path(&want.path)
+            .send()
+            .await
+            .map_err(|e| (vec![], call_failed("CreateUser", id, e)))?;
+        let done = vec![format!("CreateUser {id}")];
+        let current = match self.read_user(id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return Err((
+                    done,
+                    CloudError(format!("{id} is not there after CreateUser")),
+                ))
+            }
+            Err(e) => return Err((done, e)),
+        };
+        let actions = holdfast_core::iam::plan_user(&want, &current)
+            .map_err(|e| (done.clone(), CloudError(e.to_string())))?;
+        prefixed(done, apply_all(&self.cloud, id, actions).await)
+    }
+
+    async fn delete(
+        &self,
+        _region: &str,
+        id: &str,
+        _current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let iam = self.cloud.iam();
+        let mut done = Vec::new();
+        match iam.delete_login_profile().user_name(id).send().await {
+            Ok(_) => done.push("DeleteLoginProfile".to_string()),
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err((done, call_failed("DeleteLoginProfile", id, e))),
+        }
+        let keys = iam
+            .list_access_keys()
+            .user_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListAccessKeys", id, e)))?;
+        for k in keys.access_key_metadata() {
+            let kid = k.access_key_id().unwrap_or_default();
+            iam.delete_access_key()
+                .user_name(id)
+                .access_key_id(kid)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DeleteAccessKey", id, e)))?;
+            done.push(format!("DeleteAccessKey {kid}"));
+        }
+        let mfa = iam
+            .list_mfa_devices()
+            .user_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListMFADevices", id, e)))?;
+        for d in mfa.mfa_devices() {
+            let serial = d.serial_number();
+            iam.deactivate_mfa_device()
+                .user_name(id)
+                .serial_number(serial)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DeactivateMFADevice", id, e)))?;
+            done.push(format!("DeactivateMFADevice {serial}"));
+        }
+        let inline = iam
+            .list_user_policies()
+            .user_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListUserPolicies", id, e)))?;
+        for name in inline.policy_names() {
+            iam.delete_user_policy()
+                .user_name(id)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DeleteUserPolicy", id, e)))?;
+            done.push(format!("DeleteUserPolicy {name}"));
+        }
+        let attached = iam
+            .list_attached_user_policies()
+            .user_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListAttachedUserPolicies", id, e)))?;
+        for p in attached.attached_policies() {
+            let arn = p.policy_arn().unwrap_or_default();
+            iam.detach_user_policy()
+                .user_name(id)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("DetachUserPolicy", id, e)))?;
+            done.push(format!("DetachUserPolicy {arn}"));
+        }
+        let groups = iam
+            .list_groups_for_user()
+            .user_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("ListGroupsForUser", id, e)))?;
+        for g in groups.groups() {
+            let name = g.group_name();
+            iam.remove_user_from_group()
+                .user_name(id)
+                .group_name(name)
+                .send()
+                .await
+                .map_err(|e| (done.clone(), call_failed("RemoveUserFromGroup", id, e)))?;
+            done.push(format!("RemoveUserFromGroup {name}"));
+        }
+        iam.delete_user()
+            .user_name(id)
+            .send()
+            .await
+            .map_err(|e| (done.clone(), call_failed("DeleteUser", id, e)))?;
+        done.push(format!("DeleteUser {id}"));
+        Ok(done)
+    }
+
     async fn apply(
         &self,
         _region: &str,
@@ -667,6 +1035,23 @@ impl Driver for Users {
 }
 
 // ---------------------------------------------------------------- apply
+
+/// The calls of a create (`done`) followed by those of the apply after it.
+fn prefixed(
+    mut done: Vec<String>,
+    then: Result<Vec<String>, (Vec<String>, CloudError)>,
+) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+    match then {
+        Ok(more) => {
+            done.extend(more);
+            Ok(done)
+        }
+        Err((more, e)) => {
+            done.extend(more);
+            Err((done, e))
+        }
+    }
+}
 
 /// Applies the actions in order; `target` is the role or user name, or the
 /// policy ARN.

@@ -66,6 +66,36 @@ pub trait Driver: Send + Sync {
         desired: &Value,
         current: &Value,
     ) -> Result<Vec<String>, (Vec<String>, CloudError)>;
+    /// Creates a resource that was removed, as `desired` describes it.
+    async fn create(
+        &self,
+        _region: &str,
+        id: &str,
+        _desired: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        Err((
+            vec![],
+            CloudError(format!(
+                "{} {id} cannot be recreated by holdfast",
+                self.resource_type()
+            )),
+        ))
+    }
+    /// Deletes a resource that is not in the baseline (`current` as read).
+    async fn delete(
+        &self,
+        _region: &str,
+        id: &str,
+        _current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        Err((
+            vec![],
+            CloudError(format!(
+                "{} {id} cannot be deleted by holdfast",
+                self.resource_type()
+            )),
+        ))
+    }
 }
 
 /// The drivers this agent runs, by type name.

@@ -348,6 +348,79 @@ impl Driver for Buckets {
         Ok(self.read_bucket(region, id).await?.map(|b| b.to_value()))
     }
 
+    async fn create(
+        &self,
+        region: &str,
+        id: &str,
+        desired: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let c = self.cloud.s3(region);
+        let mut req = c.create_bucket().bucket(id);
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| (vec![], call_failed("CreateBucket", id, e)))?;
+        let mut done = vec![format!("CreateBucket {id}")];
+        let current = match self.read(region, id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Err((
+                    done,
+                    CloudError(format!("{id} is not there after CreateBucket")),
+                ))
+            }
+            Err(e) => return Err((done, e)),
+        };
+        match self.apply(region, id, desired, &current).await {
+            Ok(more) => {
+                done.extend(more);
+                Ok(done)
+            }
+            Err((more, e)) => {
+                done.extend(more);
+                Err((done, e))
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        region: &str,
+        id: &str,
+        _current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        let c = self.cloud.s3(region);
+        // Never data: a bucket with any object version or delete marker
+        // stays.
+        let listed = c
+            .list_object_versions()
+            .bucket(id)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| (vec![], call_failed("ListObjectVersions", id, e)))?;
+        if !listed.versions().is_empty() || !listed.delete_markers().is_empty() {
+            return Err((
+                vec![],
+                CloudError(format!(
+                    "bucket {id} holds objects; holdfast never deletes data, so it stays"
+                )),
+            ));
+        }
+        c.delete_bucket()
+            .bucket(id)
+            .send()
+            .await
+            .map_err(|e| (vec![], call_failed("DeleteBucket", id, e)))?;
+        Ok(vec![format!("DeleteBucket {id}")])
+    }
+
     async fn apply(
         &self,
         region: &str,

@@ -187,6 +187,22 @@ impl Driver for SecurityGroups {
         }
     }
 
+    async fn delete(
+        &self,
+        region: &str,
+        id: &str,
+        _current: &Value,
+    ) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+        self.cloud
+            .ec2(region)
+            .delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .map_err(|e| (vec![], call_failed("DeleteSecurityGroup", id, e)))?;
+        Ok(vec![format!("DeleteSecurityGroup {id}")])
+    }
+
     async fn apply(
         &self,
         region: &str,
