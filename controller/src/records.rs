@@ -718,12 +718,34 @@ impl Records {
         if let Some(v) = self.store.get(&Self::env_key(env)).await? {
             records.insert(Self::env_key(env), v.value);
         }
-        Ok(crate::audit::verify(
+        let (n, mut problems) = crate::audit::verify(
             env,
             &entries,
             head.as_ref().map(|h| h.value.as_slice()),
             &records,
-        ))
+        );
+        // Each audited scan summary vouches for its detail parts.
+        for s in self.list_scans(env).await? {
+            if s.detail_digest.is_empty() {
+                continue;
+            }
+            let parts: Vec<Vec<u8>> = self
+                .store
+                .list(&Self::scan_detail_prefix(env, s.id))
+                .await?
+                .items
+                .into_iter()
+                .map(|(_, v)| v.value)
+                .collect();
+            if detail_digest(&parts) != s.detail_digest {
+                problems.push(format!(
+                    "{}: the findings of compliance scan {} were altered or removed",
+                    Self::scan_key(env, s.id),
+                    s.id
+                ));
+            }
+        }
+        Ok((n, problems))
     }
 
     pub async fn list_envs(&self) -> Result<Vec<Environment>, Error> {
@@ -1153,10 +1175,15 @@ impl Records {
     pub async fn put_scan(&self, scan: &Scan, fence: &Fence, actor: &str) -> Result<(), Error> {
         let key = Self::scan_key(&scan.env, scan.id);
         let prefix = Self::scan_detail_prefix(&scan.env, scan.id);
-        let summary = encode(&scan.summary());
         let mut detail = scan.clone();
         detail.findings = Vec::new();
         let chunks: Vec<&[Assessed]> = scan.findings.chunks(FINDINGS_PER_CHUNK).collect();
+        let parts: Vec<Vec<u8>> = std::iter::once(encode(&detail))
+            .chain(chunks.iter().map(|c| encode(c)))
+            .collect();
+        let mut summary = scan.summary();
+        summary.detail_digest = detail_digest(&parts);
+        let summary = encode(&summary);
         if chunks.len() + 12 > MAX_TXN_OPS {
             return Err(Error::Internal(format!(
                 "scan {} of {} has {} findings, more than one scan can store ({})",
@@ -1168,10 +1195,9 @@ impl Records {
         }
         let mut txn = Txn::new()
             .when(Condition::Absent(key.clone()))
-            .put(key.clone(), summary.clone())
-            .put(format!("{prefix}{:06}", 0), encode(&detail));
-        for (i, c) in chunks.iter().enumerate() {
-            txn = txn.put(format!("{prefix}{:06}", i + 1), encode(c));
+            .put(key.clone(), summary.clone());
+        for (i, part) in parts.into_iter().enumerate() {
+            txn = txn.put(format!("{prefix}{i:06}"), part);
         }
         let draft = Draft {
             actor: actor.to_string(),
@@ -1352,6 +1378,18 @@ impl Records {
             .map(|(k, v)| decode(&k, &v.value))
             .collect()
     }
+}
+
+/// SHA-256 over a scan's stored detail parts, in order, each prefixed by
+/// its length.
+fn detail_digest(parts: &[Vec<u8>]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
 }
 
 /// The notice a write causes, if any: (kind, resource, text, data).

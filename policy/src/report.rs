@@ -328,6 +328,10 @@ pub struct ScanSummary {
     pub newly_failing: u32,
     pub newly_passing: u32,
     pub errors: u32,
+    /// SHA-256 over the stored detail parts in order (set by the store),
+    /// so the audited summary vouches for the findings too.
+    #[serde(default)]
+    pub detail_digest: String,
 }
 
 impl Scan {
@@ -350,6 +354,7 @@ impl Scan {
             newly_failing: self.newly_failing.len() as u32,
             newly_passing: self.newly_passing.len() as u32,
             errors: self.errors.len() as u32,
+            detail_digest: String::new(),
         }
     }
 }

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use holdfast_controller::store::etcd::EtcdStore;
+use holdfast_controller::store::{Store, Txn};
 use holdfast_tests::*;
 use serde_json::Value;
 
@@ -257,6 +259,32 @@ async fn scheduled_scans_keep_history_across_a_change_and_waivers_apply_then_exp
     }
     let out = stack.cli(&["audit", "verify", ENV]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // A finding quietly removed from a stored scan is found out.
+    let store = EtcdStore::connect(
+        std::slice::from_ref(&stack.etcd.url),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let last = kept.last().unwrap()["id"].as_u64().unwrap();
+    let part = format!("/holdfast/v1/scan-detail/{ENV}/{last:020}/{:06}", 1);
+    let mut findings: Value =
+        serde_json::from_slice(&store.get(&part).await.unwrap().unwrap().value).unwrap();
+    findings.as_array_mut().unwrap().pop();
+    store
+        .commit(Txn::new().put(part, serde_json::to_vec(&findings).unwrap()))
+        .await
+        .unwrap();
+    let bad = stack.cli(&["audit", "verify", ENV]);
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    assert!(
+        bad.stdout.contains(&format!(
+            "the findings of compliance scan {last} were altered or removed"
+        )),
+        "{}",
+        bad.stdout
+    );
 }
 
 /// `baseline create --require-compliant` refuses a snapshot with unwaived
