@@ -1179,7 +1179,7 @@ impl Records {
         detail.findings = Vec::new();
         let chunks: Vec<&[Assessed]> = scan.findings.chunks(FINDINGS_PER_CHUNK).collect();
         let parts: Vec<Vec<u8>> = std::iter::once(encode(&detail))
-            .chain(chunks.iter().map(|c| encode(c)))
+            .chain(chunks.iter().map(encode))
             .collect();
         let mut summary = scan.summary();
         summary.detail_digest = detail_digest(&parts);
