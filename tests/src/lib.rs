@@ -212,6 +212,31 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
     Ok((code, body))
 }
 
+/// One unsigned EC2 DescribeSecurityGroups call into `region` (moto reads
+/// the region from the credential scope), waiting as long as it takes.
+fn warm_ec2(port: u16, region: &str) -> Result<()> {
+    let body = "Action=DescribeSecurityGroups&Version=2016-11-15";
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    if !resp.starts_with("HTTP/1.1 200") && !resp.starts_with("HTTP/1.0 200") {
+        bail!(
+            "warming up moto's EC2 in {region} failed: {}",
+            resp.lines().next().unwrap_or("no answer")
+        );
+    }
+    Ok(())
+}
+
 /// A single-member etcd with its data in a temp dir.
 pub struct Etcd {
     pub proc: Proc,
@@ -298,6 +323,13 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok((200, _)) = http_get(port, "/moto-api/data.json") {
+                // moto builds a region's EC2 backend (default VPC, subnets,
+                // groups) on the first call into it, which can take seconds
+                // on a loaded machine: more than the agent's --aws-timeout
+                // in these tests. Build it now, for the regions tests use.
+                for region in [REGION, "eu-west-1"] {
+                    warm_ec2(port, region)?;
+                }
                 return Ok(Moto {
                     proc,
                     port,

@@ -20,7 +20,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use holdfast_core::iam::{set, AccessKey, IamAction, ManagedPolicy, Role, User};
 use serde_json::Value;
 
-use super::{call_failed, error_code, CloudError, Driver, SdkError};
+use super::{call_failed, created, error_code, prefixed, CloudError, Driver, SdkError};
 use crate::aws::Cloud;
 
 fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
@@ -239,16 +239,7 @@ impl Driver for Roles {
             .await
             .map_err(|e| (vec![], call_failed("CreateRole", id, e)))?;
         let done = vec![format!("CreateRole {id}")];
-        let current = match self.read_role(id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                return Err((
-                    done,
-                    CloudError(format!("{id} is not there after CreateRole")),
-                ))
-            }
-            Err(e) => return Err((done, e)),
-        };
+        let current = created(&done, id, "CreateRole", self.read_role(id).await)?;
         let actions = holdfast_core::iam::plan_role(&want, &current)
             .map_err(|e| (done.clone(), CloudError(e.to_string())))?;
         prefixed(done, apply_all(&self.cloud, id, actions).await)
@@ -530,12 +521,12 @@ impl Driver for Policies {
         if !want.description.is_empty() {
             req = req.description(&want.description);
         }
-        let created = req
+        let out = req
             .send()
             .await
             .map_err(|e| (vec![], call_failed("CreatePolicy", id, e)))?;
         let done = vec![format!("CreatePolicy {id}")];
-        let arn = created
+        let arn = out
             .policy()
             .and_then(|p| p.arn())
             .unwrap_or_default()
@@ -549,16 +540,7 @@ impl Driver for Policies {
                 )),
             ));
         }
-        let current = match self.read_policy(id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                return Err((
-                    done,
-                    CloudError(format!("{id} is not there after CreatePolicy")),
-                ))
-            }
-            Err(e) => return Err((done, e)),
-        };
+        let current = created(&done, id, "CreatePolicy", self.read_policy(id).await)?;
         let actions = holdfast_core::iam::plan_policy(&want, &current)
             .map_err(|e| (done.clone(), CloudError(e.to_string())))?;
         prefixed(done, apply_all(&self.cloud, &want.arn, actions).await)
@@ -903,16 +885,7 @@ impl Driver for Users {
             .await
             .map_err(|e| (vec![], call_failed("CreateUser", id, e)))?;
         let done = vec![format!("CreateUser {id}")];
-        let current = match self.read_user(id).await {
-            Ok(Some(u)) => u,
-            Ok(None) => {
-                return Err((
-                    done,
-                    CloudError(format!("{id} is not there after CreateUser")),
-                ))
-            }
-            Err(e) => return Err((done, e)),
-        };
+        let current = created(&done, id, "CreateUser", self.read_user(id).await)?;
         let actions = holdfast_core::iam::plan_user(&want, &current)
             .map_err(|e| (done.clone(), CloudError(e.to_string())))?;
         prefixed(done, apply_all(&self.cloud, id, actions).await)
@@ -1035,23 +1008,6 @@ impl Driver for Users {
 }
 
 // ---------------------------------------------------------------- apply
-
-/// The calls of a create (`done`) followed by those of the apply after it.
-fn prefixed(
-    mut done: Vec<String>,
-    then: Result<Vec<String>, (Vec<String>, CloudError)>,
-) -> Result<Vec<String>, (Vec<String>, CloudError)> {
-    match then {
-        Ok(more) => {
-            done.extend(more);
-            Ok(done)
-        }
-        Err((more, e)) => {
-            done.extend(more);
-            Err((done, e))
-        }
-    }
-}
 
 /// Applies the actions in order; `target` is the role or user name, or the
 /// policy ARN.

@@ -49,6 +49,41 @@ where
     e.as_service_error().and_then(|s| s.code())
 }
 
+/// The calls of a create (`done`) followed by those of the apply after it.
+pub fn prefixed(
+    mut done: Vec<String>,
+    then: Result<Vec<String>, (Vec<String>, CloudError)>,
+) -> Result<Vec<String>, (Vec<String>, CloudError)> {
+    match then {
+        Ok(more) => {
+            done.extend(more);
+            Ok(done)
+        }
+        Err((more, e)) => {
+            done.extend(more);
+            Err((done, e))
+        }
+    }
+}
+
+/// A resource just created by `call`, read back (the calls so far with the
+/// error otherwise).
+pub fn created<T>(
+    done: &[String],
+    id: &str,
+    call: &str,
+    read: Result<Option<T>, CloudError>,
+) -> Result<T, (Vec<String>, CloudError)> {
+    match read {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err((
+            done.to_vec(),
+            CloudError(format!("{id} is not there after {call}")),
+        )),
+        Err(e) => Err((done.to_vec(), e)),
+    }
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn resource_type(&self) -> &'static str;

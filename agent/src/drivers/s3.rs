@@ -27,7 +27,7 @@ use holdfast_core::s3::{
 use holdfast_core::setting::Setting;
 use serde_json::Value;
 
-use super::{call_failed, error_code, CloudError, Driver, SdkError};
+use super::{call_failed, created, error_code, prefixed, CloudError, Driver, SdkError};
 use crate::aws::Cloud;
 
 pub struct Buckets {
@@ -366,27 +366,9 @@ impl Driver for Buckets {
         req.send()
             .await
             .map_err(|e| (vec![], call_failed("CreateBucket", id, e)))?;
-        let mut done = vec![format!("CreateBucket {id}")];
-        let current = match self.read(region, id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return Err((
-                    done,
-                    CloudError(format!("{id} is not there after CreateBucket")),
-                ))
-            }
-            Err(e) => return Err((done, e)),
-        };
-        match self.apply(region, id, desired, &current).await {
-            Ok(more) => {
-                done.extend(more);
-                Ok(done)
-            }
-            Err((more, e)) => {
-                done.extend(more);
-                Err((done, e))
-            }
-        }
+        let done = vec![format!("CreateBucket {id}")];
+        let current = created(&done, id, "CreateBucket", self.read(region, id).await)?;
+        prefixed(done, self.apply(region, id, desired, &current).await)
     }
 
     async fn delete(
