@@ -525,10 +525,14 @@ impl Decider {
             };
         let before = findings(baseline);
         let after = findings(observed);
+        // A waived finding is not a regression.
+        let at = now();
+        let waived =
+            |f: &holdfast_policy::Finding| self.env.waivers.iter().any(|w| w.covers(f, &at));
         Compliance {
             newly_failing: after
                 .iter()
-                .filter(|(rule, _)| !before.contains_key(*rule))
+                .filter(|(rule, f)| !before.contains_key(*rule) && !waived(f))
                 .map(|(rule, f)| RuleFinding {
                     rule: rule.clone(),
                     severity: format!("{:?}", f.severity).to_lowercase(),
