@@ -379,6 +379,53 @@ async fn require_compliant_refuses_a_failing_snapshot_and_lists_the_findings() {
     );
     assert!(out.stderr.contains("SG-01"), "{}", out.stderr);
     assert_eq!(stack.json(&["env", "show", ENV])["current_baseline"], 1);
+
+    // A drift's compliance consequence leaves out what a waiver covers:
+    // RDP opened (SG-03, waived) and SSH over IPv6 (SG-02, not waived).
+    stack.json(&[
+        "waiver",
+        "add",
+        ENV,
+        "--rule",
+        "SG-03",
+        "--resource",
+        &sg,
+        "--reason",
+        "jump host",
+        "--expires",
+        &expires,
+    ]);
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(tcp(3389, "0.0.0.0/0"))
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ipv6_ranges(
+                    aws_sdk_ec2::types::Ipv6Range::builder()
+                        .cidr_ipv6("::/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let drift = wait_for("the drift", Duration::from_secs(30), || {
+        stack.drift(ENV, false).into_iter().find(|d| {
+            d["resource"]["id"] == sg.as_str() && d["changes"].as_array().unwrap().len() == 2
+        })
+    });
+    let failing: Vec<&str> = drift["compliance"]["newly_failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(failing.contains(&"SG-02"), "{failing:?}");
+    assert!(!failing.contains(&"SG-03"), "SG-03 is waived: {failing:?}");
 }
 
 /// Bad input gets a clear message and exit code 2; nothing is changed.
