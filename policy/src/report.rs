@@ -144,6 +144,9 @@ pub fn totals(rules: &[Rule], assessed: &[Assessed], frameworks: &[String]) -> V
                         .insert(r.id.as_str());
                 }
             }
+            let mut controls: Vec<(&str, BTreeSet<&str>)> = controls.into_iter().collect();
+            // 1.8 before 1.10, A.5.15 before A.8.1.
+            controls.sort_by_key(|(c, _)| natural(c));
             let controls: Vec<ControlTotal> = controls
                 .into_iter()
                 .map(|(control, rules)| {
@@ -169,6 +172,24 @@ pub fn totals(rules: &[Rule], assessed: &[Assessed], frameworks: &[String]) -> V
             }
         })
         .collect()
+}
+
+/// A control id as a sort key: digit runs compare as numbers.
+fn natural(id: &str) -> Vec<(u8, u64, String)> {
+    let mut out = Vec::new();
+    let mut rest = id;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push((0, rest[..digits].parse().unwrap_or(u64::MAX), String::new()));
+            rest = &rest[digits..];
+        } else {
+            let text = rest.len() - rest.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
+            out.push((1, 0, rest[..text].to_string()));
+            rest = &rest[text..];
+        }
+    }
+    out
 }
 
 /// The unwaived findings at or above `min`, most severe first.
@@ -403,6 +424,30 @@ mod tests {
             by: "me".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
         }
+    }
+
+    #[test]
+    fn control_ids_sort_by_their_numbers() {
+        let mut ids = vec![
+            "1.10",
+            "1.8",
+            "A.8.1",
+            "A.5.15",
+            "164.312(e)(1)",
+            "164.308(a)(1)(ii)(B)",
+        ];
+        ids.sort_by_key(|c| natural(c));
+        assert_eq!(
+            ids,
+            [
+                "1.8",
+                "1.10",
+                "164.308(a)(1)(ii)(B)",
+                "164.312(e)(1)",
+                "A.5.15",
+                "A.8.1"
+            ]
+        );
     }
 
     #[test]

@@ -153,6 +153,36 @@ async fn scheduled_scans_keep_history_across_a_change_and_waivers_apply_then_exp
         first_seen["failed"].as_u64().unwrap() > first["failed"].as_u64().unwrap(),
         "{first} then {first_seen}"
     );
+    // For people: a table of controls, then the findings.
+    let table = stack.cli(&["compliance", "report", ENV]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let rows: Vec<Vec<&str>> = table
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.len() > 2 && r[0] == "cis-aws" && r[1] == "5.3" && r[2] == "FAIL"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        rows.iter().any(|r| r.first() == Some(&"failed")
+            && r.contains(&"SG-01")
+            && r.contains(&sg.as_str())),
+        "{}",
+        table.stdout
+    );
+    let hist = stack.cli(&["compliance", "history", ENV]);
+    assert!(
+        hist.stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("schedule")),
+        "{}",
+        hist.stdout
+    );
     // One framework only.
     let pci = stack.json(&["compliance", "report", ENV, "--framework", "pci-dss-v4"]);
     assert_eq!(pci["totals"].as_array().unwrap().len(), 1);
