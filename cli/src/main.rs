@@ -573,16 +573,7 @@ fn policy(cmd: &PolicyCmd, out: &Output) -> Result<(), Failure> {
             framework,
         } => {
             if let Some(f) = framework {
-                if !holdfast_policy::FRAMEWORKS.iter().any(|(k, _)| k == f) {
-                    return Err(usage(format!(
-                        "unknown framework {f:?}; known: {}",
-                        holdfast_policy::FRAMEWORKS
-                            .iter()
-                            .map(|(k, _)| *k)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
+                holdfast_policy::report::check_framework(f).map_err(usage)?;
             }
             let (p, errors) = holdfast_policy::Policies::load(policies.as_deref()).map_err(bad)?;
             for e in &errors {

@@ -593,27 +593,10 @@ impl Decider {
         if self.scan_retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        if self.last_scan.is_none() {
-            match self.hub.records.get_scan(&self.env.name, 0).await {
-                Ok(scan) => {
-                    self.last_scan = Some(scan.map(|s| {
-                        LastScan {
-                            id: s.id,
-                            at: time::OffsetDateTime::parse(
-                                &s.at,
-                                &time::format_description::well_known::Rfc3339,
-                            )
-                            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                            failing: s.failing(),
-                        }
-                    }))
-                }
-                Err(e) => {
-                    tracing::warn!(env = %self.env.name, error = %e, "cannot read the latest scan");
-                    self.scan_retry_at = Some(Instant::now() + SCAN_RETRY);
-                    return;
-                }
-            }
+        if let Err(e) = self.load_last_scan().await {
+            tracing::warn!(env = %self.env.name, error = %e, "cannot read the latest scan");
+            self.scan_retry_at = Some(Instant::now() + SCAN_RETRY);
+            return;
         }
         let due = match self.last_scan.as_ref().and_then(Option::as_ref) {
             None => true,
@@ -630,6 +613,27 @@ impl Decider {
         }
     }
 
+    /// Reads the latest stored scan once (its id, time and failing
+    /// findings), for the schedule and for comparing the next scan.
+    async fn load_last_scan(&mut self) -> Result<(), Error> {
+        if self.last_scan.is_some() {
+            return Ok(());
+        }
+        let latest = self.hub.records.get_scan(&self.env.name, 0).await?;
+        self.last_scan = Some(latest.map(|s| {
+            LastScan {
+                id: s.id,
+                at: time::OffsetDateTime::parse(
+                    &s.at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                failing: s.failing(),
+            }
+        }));
+        Ok(())
+    }
+
     /// Runs one scan, stores it (with its audit entry and, for new failing
     /// findings, a notice) and prunes history beyond the environment's
     /// limit.
@@ -638,19 +642,7 @@ impl Decider {
         trigger: &str,
         by: &str,
     ) -> Result<holdfast_policy::report::Scan, tonic::Status> {
-        if self.last_scan.is_none() {
-            let latest = self
-                .hub
-                .records
-                .get_scan(&self.env.name, 0)
-                .await
-                .map_err(tonic::Status::from)?;
-            self.last_scan = Some(latest.map(|s| LastScan {
-                id: s.id,
-                at: time::OffsetDateTime::UNIX_EPOCH,
-                failing: s.failing(),
-            }));
-        }
+        self.load_last_scan().await.map_err(tonic::Status::from)?;
         let last = self.last_scan.as_ref().and_then(Option::as_ref);
         let id = last.map_or(1, |l| l.id + 1);
         let previous = last.map(|l| l.failing.clone());

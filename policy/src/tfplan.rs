@@ -286,19 +286,13 @@ fn configuration(doc: &Value) -> BTreeMap<String, Value> {
 struct Join {
     /// Its field that holds the parent's key.
     field: &'static str,
+    /// The parent's type; the parent fields its key may match are in
+    /// [`Index::new`].
     parent: &'static str,
-    /// The parent's field that the key matches.
-    parent_key: &'static str,
 }
 
 fn join_of(rtype: &str) -> Option<Join> {
-    let j = |field, parent, parent_key| {
-        Some(Join {
-            field,
-            parent,
-            parent_key,
-        })
-    };
+    let j = |field, parent| Some(Join { field, parent });
     match rtype {
         "aws_s3_bucket_server_side_encryption_configuration"
         | "aws_s3_bucket_versioning"
@@ -306,19 +300,17 @@ fn join_of(rtype: &str) -> Option<Join> {
         | "aws_s3_bucket_policy"
         | "aws_s3_bucket_ownership_controls"
         | "aws_s3_bucket_acl"
-        | "aws_s3_bucket_logging" => j("bucket", "aws_s3_bucket", "bucket"),
-        "aws_security_group_rule" => j("security_group_id", "aws_security_group", "id"),
+        | "aws_s3_bucket_logging" => j("bucket", "aws_s3_bucket"),
+        "aws_security_group_rule" => j("security_group_id", "aws_security_group"),
         "aws_vpc_security_group_ingress_rule" | "aws_vpc_security_group_egress_rule" => {
-            j("security_group_id", "aws_security_group", "id")
+            j("security_group_id", "aws_security_group")
         }
-        "aws_iam_role_policy" | "aws_iam_role_policy_attachment" => {
-            j("role", "aws_iam_role", "name")
-        }
+        "aws_iam_role_policy" | "aws_iam_role_policy_attachment" => j("role", "aws_iam_role"),
         "aws_iam_user_policy"
         | "aws_iam_user_policy_attachment"
         | "aws_iam_user_login_profile"
         | "aws_iam_access_key"
-        | "aws_iam_user_group_membership" => j("user", "aws_iam_user", "name"),
+        | "aws_iam_user_group_membership" => j("user", "aws_iam_user"),
         _ => None,
     }
 }
@@ -339,11 +331,7 @@ fn build(
     format_version: String,
     terraform_version: String,
 ) -> Plan {
-    let by_address: BTreeMap<&str, usize> = insts
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (x.address.as_str(), i))
-        .collect();
+    let index = Index::new(&insts);
     let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut notes = Vec::new();
     let mut not_judged: BTreeMap<String, u32> = BTreeMap::new();
@@ -354,7 +342,7 @@ fn build(
             }
             continue;
         };
-        match resolve(inst, &join, &insts, &by_address, config) {
+        match resolve(inst, &join, &index, config) {
             Ok(p) => children.entry(p).or_default().push(i),
             Err(why) => notes.push(format!("{}: {why}; not joined", inst.address)),
         }
@@ -409,34 +397,66 @@ fn build(
     }
 }
 
+/// Where parents are found: by address, by the value split resources name
+/// them with, and by (module instance, type, name).
+struct Index<'a> {
+    by_address: BTreeMap<&'a str, usize>,
+    /// (parent type, key value) → instance (bucket name or id, group id,
+    /// role or user name).
+    by_key: std::collections::HashMap<(&'a str, String), usize>,
+    by_name: std::collections::HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(insts: &'a [Inst]) -> Index<'a> {
+        let mut index = Index {
+            by_address: BTreeMap::new(),
+            by_key: std::collections::HashMap::new(),
+            by_name: std::collections::HashMap::new(),
+        };
+        for (i, p) in insts.iter().enumerate() {
+            index.by_address.insert(p.address.as_str(), i);
+            index
+                .by_name
+                .entry((p.module.as_str(), p.rtype.as_str(), p.name.as_str()))
+                .or_default()
+                .push(i);
+            let keys: &[&str] = match p.rtype.as_str() {
+                "aws_s3_bucket" => &["bucket", "id"],
+                "aws_security_group" => &["id"],
+                "aws_iam_role" | "aws_iam_user" => &["name"],
+                _ => &[],
+            };
+            for k in keys {
+                if let Some(v) = p.str(k) {
+                    index.by_key.entry((p.rtype.as_str(), v)).or_insert(i);
+                }
+            }
+        }
+        index
+    }
+}
+
 /// The parent a split resource configures.
 fn resolve(
     inst: &Inst,
     join: &Join,
-    insts: &[Inst],
-    by_address: &BTreeMap<&str, usize>,
+    index: &Index<'_>,
     config: &BTreeMap<String, Value>,
 ) -> Result<usize, String> {
     if let Some(key) = inst.str(join.field).filter(|k| !k.is_empty()) {
-        let found = insts.iter().position(|p| {
-            p.rtype == join.parent
-                && (p.str(join.parent_key).as_deref() == Some(key.as_str())
-                    || (join.parent == "aws_s3_bucket" && p.str("id").as_deref() == Some(&key)))
-        });
-        return found.ok_or_else(|| {
-            format!(
-                "it configures {} {key:?}, which this plan does not manage",
-                join.parent
-            )
-        });
+        return index
+            .by_key
+            .get(&(join.parent, key.clone()))
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "it configures {} {key:?}, which this plan does not manage",
+                    join.parent
+                )
+            });
     }
-    let prefix = if inst.module.is_empty() {
-        String::new()
-    } else {
-        format!("{}.", module_path(&inst.module))
-    };
-    let refs: Vec<String> = config
-        .get(&format!("{prefix}{}.{}", inst.rtype, inst.name))
+    let refs: Vec<String> = config_of(inst, config)
         .and_then(|e| e.get(join.field))
         .and_then(|f| f.get("references"))
         .and_then(Value::as_array)
@@ -459,31 +479,29 @@ fn resolve(
         // NAME, NAME[INDEX] or NAME[INDEX].attr / NAME.attr
         let name_end = rest.find(['[', '.']).unwrap_or(rest.len());
         let name = &rest[..name_end];
-        let index = rest[name_end..]
+        let subscript = rest[name_end..]
             .strip_prefix('[')
             .and_then(|s| s.find(']').map(|e| &s[..e]));
         let base = format!("{module}{}{name}", wanted);
         let mut candidates = Vec::new();
-        if let Some(ix) = index {
+        if let Some(ix) = subscript {
             candidates.push(format!("{base}[{ix}]"));
         } else {
             candidates.push(format!("{base}{}", index_suffix(&inst.index)));
             candidates.push(base.clone());
         }
         for c in &candidates {
-            if let Some(i) = by_address.get(c.as_str()) {
+            if let Some(i) = index.by_address.get(c.as_str()) {
                 return Ok(*i);
             }
         }
         // The only instance of that resource in the module instance.
-        let matching: Vec<usize> = insts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.rtype == join.parent && p.module == inst.module && p.name == name)
-            .map(|(i, _)| i)
-            .collect();
-        if let [one] = matching[..] {
-            return Ok(one);
+        if let Some([one]) = index
+            .by_name
+            .get(&(inst.module.as_str(), join.parent, name))
+            .map(Vec::as_slice)
+        {
+            return Ok(*one);
         }
     }
     Err(format!(
